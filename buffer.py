@@ -119,12 +119,13 @@ def normalized_score(episode_return: float, meta: Optional[dict]) -> Optional[fl
     return 100.0 * (episode_return - refs["random"]) / (refs["expert"] - refs["random"])
 
 
-def atomic_save(obj, path: Union[str, Path]):
-    """torch.save to a temporary name, then rename: a crash never leaves a torn file."""
+def atomic_save(obj, path: Union[str, Path], save=torch.save):
+    """save(obj, file) to a temporary name, then rename: a crash never leaves a torn file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
+    with open(tmp, "wb") as f:
+        save(obj, f)
     os.replace(tmp, path)
 
 
