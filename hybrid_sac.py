@@ -117,6 +117,13 @@ def make_env(env_id):
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 
 
+def squashed_log_prob(u, mean, log_std):
+    """Log-density of the action tanh(u), where u is drawn from N(mean, exp(log_std))."""
+    normal = -0.5 * ((u - mean) / log_std.exp()).pow(2) - log_std - 0.5 * math.log(2 * math.pi)
+    # log|d tanh(u)/du| = 2 (log 2 - u - softplus(-2u)), stable where tanh saturates
+    return (normal - 2 * (math.log(2) - u - F.softplus(-2 * u))).sum(-1)
+
+
 class Actor(nn.Module):
     """Tanh-squashed Gaussian policy with actions in [-1, 1]."""
 
@@ -137,10 +144,7 @@ class Actor(nn.Module):
         """A reparameterized action and its log-probability."""
         mean, log_std = self(obs)
         u = mean + log_std.exp() * torch.randn_like(mean)
-        normal_log_prob = (-0.5 * ((u - mean) / log_std.exp()).pow(2) - log_std - 0.5 * math.log(2 * math.pi))
-        # log|d tanh(u)/du| = 2 (log 2 - u - softplus(-2u)), stable where tanh saturates
-        log_prob = (normal_log_prob - 2 * (math.log(2) - u - F.softplus(-2 * u))).sum(-1)
-        return torch.tanh(u), log_prob
+        return torch.tanh(u), squashed_log_prob(u, mean, log_std)
 
     def act(self, obs):
         """The deterministic action: the mean squashed."""
@@ -187,7 +191,7 @@ class Critics(nn.Module):
         return x.squeeze(-1)
 
 
-class SAC(nn.Module):
+class Agent(nn.Module):
     """The actor, the critics, their targets and the entropy coefficient, with ALF's four hooks:
     train_step / calc_loss for online batches, train_step_offline / calc_loss_offline for offline ones."""
 
@@ -303,10 +307,10 @@ def train(args: Args):
     if args.offline_buffer_dir:
         offline = buffer.load_offline_buffer(args.offline_buffer_dir, args.offline_buffer_length)
         offline.check_spaces(obs_space, act_space)
-    agent = SAC(obs_dim, act_dim, args)
+    agent = Agent(obs_dim, act_dim, args)
     optimizer = torch.optim.Adam([
         {"params": agent.actor.parameters(), "lr": args.policy_lr},
-        {"params": list(agent.qf.parameters()) + [agent.log_alpha], "lr": args.q_lr}])
+        {"params": list(agent.qf.parameters()) + [agent.log_alpha], "lr": args.q_lr}], fused=True)
     rb = buffer.ReplayBuffer(args.num_envs, args.buffer_size // args.num_envs, obs_space, act_space)
     meta = offline.meta if offline is not None else None
 

@@ -26,7 +26,7 @@ def recorder(monkeypatch):
     """Records, without changing them, the initial critics, every loss, and how many batches each
     buffer gave (online: the replay buffer; offline: the offline buffer)."""
     rec = {"initial_qf": [], "online": 0, "offline": 0, "losses": []}
-    init = hybrid_sac.SAC.__init__
+    init = hybrid_sac.Agent.__init__
 
     def record_init(self, *a, **k):
         init(self, *a, **k)
@@ -41,15 +41,15 @@ def recorder(monkeypatch):
         monkeypatch.setattr(cls, "sample", wrapped)
 
     def record_loss(name):
-        calc = getattr(hybrid_sac.SAC, name)
+        calc = getattr(hybrid_sac.Agent, name)
 
         def wrapped(self, info):
             loss, logs = calc(self, info)
             rec["losses"].append(loss.item())
             return loss, logs
-        monkeypatch.setattr(hybrid_sac.SAC, name, wrapped)
+        monkeypatch.setattr(hybrid_sac.Agent, name, wrapped)
 
-    monkeypatch.setattr(hybrid_sac.SAC, "__init__", record_init)
+    monkeypatch.setattr(hybrid_sac.Agent, "__init__", record_init)
     count("online", buffer.ReplayBuffer)
     count("offline", buffer.OfflineBuffer)
     record_loss("calc_loss")

@@ -1,0 +1,273 @@
+"""collect.py: scripted experts, collected buffers and their meta, policies, Minari round trips, bad input."""
+import subprocess
+import sys
+import warnings
+
+import gymnasium as gym
+import minari
+import numpy as np
+import pytest
+import torch
+from minari.data_collector import EpisodeBuffer
+
+import buffer
+import collect
+from buffer import FIRST, LAST, MID
+from conftest import ROOT
+
+DATA = ROOT / "data"
+
+
+@pytest.fixture(autouse=True)
+def minari_root(tmp_path, monkeypatch):
+    """Every test gets its own Minari root: nothing is read from ~/.minari or downloaded."""
+    root = tmp_path / "minari"
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(root))
+    return root
+
+
+def run(*args, reference_episodes=2):
+    """collect.py's main in this process (few reference episodes); returns the exit code, output via capsys."""
+    return collect.main([*map(str, args), "--reference-episodes", str(reference_episodes)])
+
+
+def load(path):
+    """Rows of a one-file buffer in ring order, per env: step_type, reward, discount, observation, action."""
+    f = buffer.load_offline_buffer(path).files[0]
+    rows = [f.ring_rows[e][f.held[e]] for e in range(len(f.ring_rows))]
+    pick = lambda x: [x[r].numpy() for r in rows]
+    return f, dict(step_type=pick(f.rows.step_type), reward=pick(f.rows.reward), discount=pick(f.rows.discount),
+                   observation=pick(f.rows.observation), action=pick(f.rows.action))
+
+
+def transitions(f):
+    """Every transition of a loaded buffer file as hashable tuples (obs, action, reward, next_obs, discount)."""
+    b = f.batch(torch.arange(len(f.valid_rows)))
+    columns = [b.observation, b.action, b.reward[:, None], b.next_observation, b.discount[:, None]]
+    return {tuple(np.hstack(row).tolist()) for row in zip(*(c.numpy() for c in columns))}
+
+
+# --- scripted experts --------------------------------------------------------------------------
+
+
+def test_pendulum_expert_beats_minus_200_and_random_stays_below_minus_900():
+    envs = collect.make_envs("Pendulum-v1", 5)
+    assert collect.mean_return(envs, collect.pendulum_expert, 30, seed=0) > -200
+    assert collect.mean_return(envs, None, 30, seed=0) < -900
+
+
+def test_mountain_car_expert_reaches_the_goal_every_episode():
+    envs = collect.make_envs("MountainCarContinuous-v0", 4)
+    returns, _ = collect.play(envs, collect.mountain_car_expert, seed=3, episodes_per_env=2)
+    assert len(returns) == 8 and min(returns) > 0  # +100 at the goal; without it a return is <= 0
+
+
+# --- collected buffers -------------------------------------------------------------------------
+
+
+def test_collected_buffer_validates_and_counts(tmp_path):
+    path = tmp_path / "random" / "ckpt-900-replay_buffer"
+    result = subprocess.run([sys.executable, str(ROOT / "collect.py"), "--source", "random", "--num-envs", "2",
+                             "--num-steps", "900", "--output", str(path), "--reference-episodes", "2"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    info = buffer.buffer_info([str(path)])
+    # per env 450 rows: episodes at rows 0..200 and 201..401 (reset row + 200 steps), then 48 rows of a third
+    assert (info["rows"], info["episodes"], info["transitions"]) == (900, 4, 894)
+    meta = info["meta"]
+    assert meta["counts"] == {"rows": 900, "transitions": 894, "episodes": 4, "random_episodes": 4}
+    assert (meta["env_id"], meta["source"], meta["seed"], meta["num_steps"]) == ("Pendulum-v1", "random", 1, 900)
+    assert (meta["action_noise"], meta["random_fraction"]) == (0.0, 0.0)
+    assert meta["action_space"]["low"] == [-1.0] and meta["action_space"]["high"] == [1.0]
+    refs = meta["reference_returns"]
+    assert refs["random"] < -900 and refs["expert"] > -400  # Pendulum has a scripted expert
+    _, rows = load(path)
+    for st in rows["step_type"]:
+        assert st[[0, 200, 201, 401, 402]].tolist() == [FIRST, LAST, FIRST, LAST, FIRST]
+        assert (st[1:200] == MID).all()
+    assert all(np.abs(a).max() <= 1 for a in rows["action"])
+
+
+def test_same_seed_same_tensors_and_quality_mix(tmp_path, capsys):
+    args = ["--num-steps", "804", "--random-fraction", "0.5", "--action-noise", "0.2"]
+    for name, seed in [("a", 7), ("b", 7), ("c", 8)]:
+        assert run(*args, "--seed", seed, "--output", tmp_path / name) == 0
+    a, b, c = (torch.load(tmp_path / name, weights_only=True)["algorithm"] for name in "abc")
+    assert all(torch.equal(a[key], b[key]) for key in a)
+    assert not torch.equal(a["_replay_buffer.action"], c["_replay_buffer.action"])
+    meta = torch.load(tmp_path / "a", weights_only=True)["meta"]
+    assert meta["counts"]["episodes"] == 4 and meta["counts"]["random_episodes"] == 2  # episodes 1 and 3
+    assert (meta["action_noise"], meta["random_fraction"]) == (0.2, 0.5)
+    # episode 0 is the expert's with noise, episode 1 uniform random
+    _, rows = load(tmp_path / "a")
+    obs, act = rows["observation"][0], rows["action"][0]
+    noise = act[0:200] - np.clip(collect.pendulum_expert(obs[0:200]), -1, 1)
+    assert 0.05 < np.abs(noise).mean() < 0.3
+    assert np.abs(act[201:401] - collect.pendulum_expert(obs[201:401])).mean() > 0.5
+
+
+def test_scripted_mountain_car_buffer_ends_every_episode_at_the_goal(tmp_path, capsys):
+    path = tmp_path / "mc"
+    assert run("--env-id", "MountainCarContinuous-v0", "--num-steps", "600", "--output", path,
+               reference_episodes=1) == 0
+    _, rows = load(path)
+    last = rows["step_type"][0] == LAST
+    assert last.sum() >= 4 and (rows["discount"][0][last] == 0).all()  # terminated: the car reached the flag
+
+
+# --- a saved policy ------------------------------------------------------------------------------
+
+
+def export_policy(path, in_dim, out_dim):
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Linear(in_dim, 16), torch.nn.Tanh(), torch.nn.Linear(16, out_dim),
+                                 torch.nn.Tanh())
+    program = torch.export.export(module, (torch.zeros(2, in_dim),),
+                                  dynamic_shapes=({0: torch.export.Dim("batch")},))
+    torch.export.save(program, path)
+    return module
+
+
+@pytest.fixture(scope="module")
+def policies(tmp_path_factory):
+    root = tmp_path_factory.mktemp("policies")
+    good = export_policy(root / "policy.pt", 3, 1)
+    export_policy(root / "two_actions.pt", 3, 2)
+    return root, good
+
+
+def test_policy_file_collects_its_actions(tmp_path, policies, capsys):
+    root, module = policies
+    path = tmp_path / "from_policy"
+    assert run("--source", "policy", "--policy", root / "policy.pt", "--num-envs", "2", "--num-steps", "500",
+               "--output", path) == 0
+    _, rows = load(path)
+    for st, obs, act in zip(rows["step_type"], rows["observation"], rows["action"]):
+        with torch.no_grad():
+            expected = module(torch.as_tensor(obs)).numpy()
+        assert np.allclose(act[st != LAST], expected[st != LAST], atol=1e-6)
+    meta = torch.load(path, weights_only=True)["meta"]
+    assert meta["source"] == "policy" and meta["policy"] == str(root / "policy.pt")
+
+
+# --- Minari --------------------------------------------------------------------------------------
+
+
+def make_minari_dataset(dataset_id, env_id, lengths, terminated):
+    """A small dataset written with Minari's own API: random data in the env's spaces."""
+    env = gym.make(env_id)
+    rng = np.random.default_rng(0)
+    episodes = []
+    for i, (steps, term) in enumerate(zip(lengths, terminated)):
+        obs = rng.uniform(-1, 1, (steps + 1, *env.observation_space.shape)).astype(np.float32)
+        actions = rng.uniform(env.action_space.low, env.action_space.high,
+                              (steps, *env.action_space.shape)).astype(np.float32)
+        ends = np.arange(steps) == steps - 1
+        episodes.append(EpisodeBuffer(id=i, observations=obs, actions=actions,
+                                      rewards=rng.normal(size=steps).astype(np.float32),
+                                      terminations=ends & term, truncations=ends & (not term)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        minari.create_dataset_from_buffers(dataset_id, episodes, env=env_id, algorithm_name="test", author="test",
+                                           author_email="test", code_permalink="test", description="test")
+    return episodes
+
+
+def test_minari_dataset_converts_exactly(tmp_path, minari_root, capsys):
+    episodes = make_minari_dataset("test/pendulum-v0", "Pendulum-v1", [5, 1, 7], [False, True, False])
+    expected = {tuple(np.hstack([ep.observations[t], ep.actions[t] / 2, ep.rewards[t], ep.observations[t + 1],
+                                 0.0 if ep.terminations[t] else 1.0]).astype(np.float32).tolist())
+                for ep in episodes for t in range(len(ep.rewards))}
+    # by id under the Minari root, and by directory
+    for name, dataset in [("by_id", "test/pendulum-v0"), ("by_dir", minari_root / "test" / "pendulum-v0")]:
+        assert run("--source", "minari", "--dataset", dataset, "--output", tmp_path / name) == 0
+        f, rows = load(tmp_path / name)
+        assert rows["step_type"][0].tolist() == [FIRST, MID, MID, MID, MID, LAST, FIRST, LAST,
+                                                 FIRST, MID, MID, MID, MID, MID, MID, LAST]
+        assert transitions(f) == expected
+        assert (rows["action"][0][rows["step_type"][0] == LAST] == 0).all()
+        meta = torch.load(tmp_path / name, weights_only=True)["meta"]
+        assert meta["source"] == "minari" and meta["counts"]["episodes"] == 3
+
+
+def test_buffer_to_minari_and_back(tmp_path, minari_root, capsys):
+    path = tmp_path / "expert"
+    other_root = tmp_path / "other_root"
+    assert run("--num-envs", "2", "--num-steps", "500", "--output", path, "--to-minari", "test/ours-v0",
+               "--minari-root", other_root) == 0
+    assert "2 episodes; 2 incomplete episode(s)" in capsys.readouterr().out  # per env one of 201 rows, one cut off
+    assert not minari_root.exists()
+    f, rows = load(path)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MINARI_DATASETS_PATH", str(other_root))
+        dataset = minari.load_dataset("test/ours-v0")
+        assert dataset.spec.env_spec.id == "Pendulum-v1" and dataset.total_episodes == 2
+        for env, ep in enumerate(dataset.iterate_episodes()):
+            assert np.array_equal(ep.observations, rows["observation"][env][:201])
+            assert np.array_equal(ep.actions, rows["action"][env][:200] * 2)  # the env's own scale
+            assert np.array_equal(ep.rewards, rows["reward"][env][1:201])
+            assert not ep.terminations.any() and ep.truncations.tolist() == [False] * 199 + [True]
+        refs = torch.load(path, weights_only=True)["meta"]["reference_returns"]
+        assert dataset.storage.metadata["ref_max_score"] == pytest.approx(refs["expert"])
+        # and back: the same transitions as the buffer's complete episodes
+        assert run("--source", "minari", "--dataset", "test/ours-v0", "--output", tmp_path / "back") == 0
+    back, _ = load(tmp_path / "back")
+    assert len(transitions(back)) == 400 and transitions(back) <= transitions(f)
+
+
+# --- bad input: exit code 2 and one line on stderr ----------------------------------------------
+
+
+def bad_cases(tmp_path, policies):
+    root, _ = policies
+    make_minari_dataset("test/car-v0", "MountainCarContinuous-v0", [3], [True])
+    return {
+        "unknown_expert": (["--env-id", "CartPole-v1"],
+                           "--env-id CartPole-v1: no scripted expert; there is one for MountainCarContinuous-v0, "
+                           "Pendulum-v1"),
+        "discrete_env": (["--env-id", "CartPole-v1", "--source", "random"], "is not a bounded Box"),
+        "missing_policy": (["--source", "policy", "--policy", tmp_path / "nope.pt"], "nope.pt: no such file"),
+        "not_a_policy": (["--source", "policy", "--policy", ROOT / "buffer.py"], "not a program saved by torch.export"),
+        "policy_actions": (["--source", "policy", "--policy", root / "two_actions.pt"],
+                           "returns actions of shape [1, 2], the env's are [1, 1]"),
+        "policy_observations": (["--source", "policy", "--policy", root / "policy.pt", "--env-id",
+                                 "MountainCarContinuous-v0"], "does not take observations of shape [1, 2]"),
+        "minari_spaces": (["--source", "minari", "--dataset", "test/car-v0"],
+                          "--dataset test/car-v0: observation space Box"),
+        "minari_missing": (["--source", "minari", "--dataset", "test/nothing-v0"],
+                           "--dataset test/nothing-v0: no Minari dataset there"),
+    }
+
+
+def test_bad_inputs_exit_2_with_one_line(tmp_path, policies, capsys):
+    for name, (args, message) in bad_cases(tmp_path, policies).items():
+        capsys.readouterr()
+        assert run(*args, "--output", tmp_path / name) == 2, name
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and len(err.strip().splitlines()) == 1 and message in err, (name, err)
+        assert not (tmp_path / name).exists()
+
+
+def test_bad_input_from_the_command_line(tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / "collect.py"), "--env-id", "Nope-v0", "--output",
+                             str(tmp_path / "x")], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == ["error: --env-id Nope-v0: no scripted expert; there is one for "
+                                                  "MountainCarContinuous-v0, Pendulum-v1"]
+
+
+# --- the shipped data ----------------------------------------------------------------------------
+
+
+def test_shipped_data_validates():
+    expert = buffer.buffer_info([str(DATA / "pendulum_expert")])
+    mixed = buffer.buffer_info([str(DATA / "pendulum_mixed")])
+    for info in (expert, mixed):
+        assert info["rows"] == 10000 and info["meta"]["env_id"] == "Pendulum-v1"
+        assert info["meta"]["counts"]["episodes"] == info["episodes"]
+    refs = expert["meta"]["reference_returns"]
+    assert expert["return_mean"] > -200 and abs(expert["return_mean"] - refs["expert"]) < 40
+    assert mixed["meta"]["counts"]["random_episodes"] == mixed["episodes"] // 2
+    assert refs["random"] < mixed["return_mean"] < expert["return_mean"]
+    for path in ("pendulum_expert", "pendulum_mixed"):
+        assert buffer.find_buffer_file(DATA / path).stat().st_size < 1_000_000
