@@ -408,16 +408,24 @@ class ReplayBuffer:
             chosen = torch.cat([chosen, rows[ok]])
         raise ValueError("the replay buffer holds (almost) no transition: nearly every row is LAST")
 
+    def _fields(self) -> dict:
+        """The stored tensors by their file keys (without the prefix), each [E, capacity, ...]."""
+        return {"time_step|step_type": self.step_type, "time_step|reward": self.reward,
+                "time_step|discount": self.discount, **flatten_observation(self.observation),
+                "time_step|prev_action": self.prev_action,
+                "time_step|env_id": torch.arange(self.num_envs, dtype=torch.int32)[:, None]
+                .expand(self.num_envs, self.capacity).contiguous(),
+                "action": self.action}
+
     def state_dict(self, meta: Optional[dict] = None) -> dict:
-        """The buffer as a file in ALF's layout ("algorithm", "metrics", "trainer_progress", "meta")."""
-        fields = {"time_step|step_type": self.step_type, "time_step|reward": self.reward,
-                  "time_step|discount": self.discount, **flatten_observation(self.observation),
-                  "time_step|prev_action": self.prev_action,
-                  "time_step|env_id": torch.arange(self.num_envs, dtype=torch.int32)[:, None]
-                  .expand(self.num_envs, self.capacity).contiguous(),
-                  "action": self.action, "rollout_info|rl|action": self.action,
-                  "_current_size": torch.full((self.num_envs,), self.size, dtype=torch.int64),
-                  "_current_pos": torch.full((self.num_envs,), self.pos, dtype=torch.int64)}
+        """The buffer as a file in ALF's layout ("algorithm", "metrics", "trainer_progress", "meta").
+        Until the ring wraps only the rows written so far are kept: a file holds no empty rows."""
+        # clone: torch.save writes a view's whole storage
+        fields = {key: value if self.size == self.capacity else value[:, :self.size].clone()
+                  for key, value in self._fields().items()}
+        fields["rollout_info|rl|action"] = fields["action"]
+        fields["_current_size"] = torch.full((self.num_envs,), self.size, dtype=torch.int64)
+        fields["_current_pos"] = torch.full((self.num_envs,), self.pos, dtype=torch.int64)
         meta = dict(meta or {})
         meta.setdefault("format_version", FORMAT_VERSION)
         meta.setdefault("counts", {"rows": self.size * self.num_envs, "env_steps": self.pos * self.num_envs})
@@ -430,18 +438,14 @@ class ReplayBuffer:
     def load_state_dict(self, checkpoint: dict, path="checkpoint"):
         """Restore from what state_dict (or a file) holds; the shapes must be this buffer's."""
         fields = {key[len(PREFIX):]: value for key, value in checkpoint["algorithm"].items()}
-        pos = fields["_current_pos"]
-        if tuple(fields["time_step|step_type"].shape) != (self.num_envs, self.capacity) or len(set(pos.tolist())) != 1:
-            raise BufferError(f"{path}: replay buffer of shape {tuple(fields['time_step|step_type'].shape)}, "
-                              f"expected [{self.num_envs}, {self.capacity}] (--num-envs, --buffer-size)")
-        self.step_type.copy_(fields["time_step|step_type"])
-        self.reward.copy_(fields["time_step|reward"])
-        self.discount.copy_(fields["time_step|discount"])
-        self.action.copy_(fields["action"])
-        self.prev_action.copy_(fields["time_step|prev_action"])
-        for key, value in flatten_observation(self.observation).items():
-            value.copy_(fields[key])
-        self.pos = int(pos[0])
+        pos = fields["_current_pos"].tolist()
+        num_envs, length = fields["time_step|step_type"].shape
+        if num_envs != self.num_envs or len(set(pos)) != 1 or length != min(pos[0], self.capacity):
+            raise BufferError(f"{path}: replay buffer of shape {[num_envs, length]} written {pos[0]} rows per env; "
+                              f"expected {self.num_envs} envs and capacity {self.capacity} (--num-envs, --buffer-size)")
+        for key, stored in self._fields().items():
+            stored[:, :length] = fields[key]
+        self.pos = pos[0]
 
 
 # ---------------------------------------------------------------------------------------------

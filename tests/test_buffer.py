@@ -309,3 +309,15 @@ def test_sampling_is_seeded(alf_buffer_path):
     a = offline.sample(32, torch.Generator().manual_seed(3))
     b = offline.sample(32, torch.Generator().manual_seed(3))
     assert all(torch.equal(x, y) for x, y in zip(a, b))
+
+
+def test_saved_file_holds_only_written_rows(tmp_path):
+    envs = make_envs(2, max_steps=9)
+    rb = buffer.ReplayBuffer(2, 100_000, envs.single_observation_space, envs.single_action_space)
+    rollout(rb, envs, 30)
+    rb.save(tmp_path / "b")
+    assert (tmp_path / "b").stat().st_size < 50_000  # 60 rows, not 200,000
+    restored = buffer.ReplayBuffer(2, 100_000, envs.single_observation_space, envs.single_action_space)
+    restored.load_state_dict(torch.load(tmp_path / "b", weights_only=True))
+    assert restored.pos == 30 and torch.equal(restored.observation, rb.observation)
+    assert torch.equal(restored.step_type, rb.step_type) and torch.equal(restored.prev_action, rb.prev_action)

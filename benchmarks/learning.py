@@ -1,0 +1,370 @@
+"""Learning results on Pendulum-v1: online, hybrid, offline and offline-to-online training, over seeds.
+
+    python benchmarks/learning.py                                   # full: 3 seeds, about 9 hours on 2 cores
+    python benchmarks/learning.py --quick                           # 1 seed, short runs, about 20 minutes
+    python benchmarks/learning.py --quick --jobs 2                  # two runs at a time: about 11 minutes
+    python benchmarks/learning.py --only offline --seeds 1 2 3 4 5
+    python benchmarks/learning.py --alf-buffer ../shared/alf_buffers/pendulum_replay_buffer_from_sac
+
+Four questions, each a group of experiments (one script, its flags and one dataset):
+
+    online             hybrid_sac.py without offline data
+    hybrid             hybrid_sac.py --offline-buffer-dir X: the shipped expert and mixed buffers (and --alf-buffer)
+    offline            offline_bc.py and offline_cql.py (pure offline) on expert, medium, mixed and replay data
+    offline_to_online  offline_cql.py on mixed data, online training from half the iterations on
+
+Every experiment runs once per seed, as a subprocess, in benchmarks/runs/<question>/<experiment>/seed<k>.
+A run whose recorded command matches and whose eval.jsonl reaches the final iteration is skipped, so a
+rerun resumes where an interrupted one stopped (an unfinished or differently configured run is deleted
+and started again). The medium dataset (collect.py) and the replay dataset (the replay buffer of a
+3,000-iteration SAC run) are made under benchmarks/datasets/ the same way, when an experiment needs them.
+
+Writes to benchmarks/results/ (or --results-dir): learning.md, a table per question (final normalized score
+and return, mean and std over seeds, and the iteration at which the evaluation return first reaches -200),
+and learning_<question>.png, the evaluation return against iterations (mean over seeds, min-max band).
+Normalized scores are computed here from each evaluation's return_mean, with the reference returns of
+data/pendulum_expert for every run (the replay dataset and the online runs have none of their own).
+"""
+
+import argparse
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent  # the repository: the scripts run from here
+sys.path.insert(0, str(ROOT))
+import buffer  # noqa: E402  (the project's normalized_score)
+
+BENCH = ROOT / "benchmarks"
+RUNS, DATASETS = BENCH / "runs", BENCH / "datasets"
+EXPERT_BUFFER = ROOT / "data" / "pendulum_expert" / "ckpt-10000-replay_buffer"
+SOLVED_RETURN = -200.0
+EVAL_INTERVAL, EVAL_EPISODES = 500, 10
+QUESTIONS = {
+    "online": "Online SAC, no offline data.",
+    "hybrid": "Hybrid SAC: every iteration one update on an offline batch plus an online batch (ALF's loop).",
+    "offline": "Pure offline training, no env step: behavior cloning and CQL on four datasets.",
+    "offline_to_online": "CQL pre-trained offline on the mixed data for half the iterations, then online "
+                         "(the CQL loss on offline batches continues). Does the score collapse when online "
+                         "training starts (dotted line)?",
+}
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    seeds: tuple
+    sac_iterations: int  # online and hybrid SAC
+    bc_iterations: int
+    cql_iterations: int  # pure offline CQL; offline-to-online runs twice as long, online from this iteration on
+    cql_flags: tuple
+
+    def describe(self, scale: float) -> str:
+        text = (f"{self.name} mode: online and hybrid SAC {self.sac_iterations:,} iterations, BC {self.bc_iterations:,}, "
+                f"CQL {self.cql_iterations:,}{' with ' + ' '.join(self.cql_flags) if self.cql_flags else ''}, "
+                f"offline-to-online CQL {2 * self.cql_iterations:,} (online from {self.cql_iterations:,}); "
+                f"evaluation every {EVAL_INTERVAL} iterations, {EVAL_EPISODES} deterministic episodes")
+        if scale != 1:
+            text += f". ITERATIONS SCALED BY {scale} (a smoke test, not a result)"
+        return text
+
+
+MODES = {"full": Mode("full", (1, 2, 3), 10_000, 20_000, 10_000, ()),
+         "quick": Mode("quick", (1,), 5_000, 5_000, 2_000, ("--cql-n-actions", "4"))}
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    path: Path  # what --offline-buffer-dir gets
+    make: Optional[list] = None  # the command that writes it (None: shipped with the repository)
+    made_file: Optional[Path] = None  # exists once `make` has finished
+
+
+@dataclass(frozen=True)
+class Experiment:
+    question: str
+    name: str
+    script: str
+    flags: tuple
+    dataset: Optional[Dataset]
+    iterations: int
+    switch: Optional[int] = None  # the iteration at which online training starts, when not at 0 or never
+
+    def run_dir(self, seed: int) -> Path:
+        return RUNS / self.question / self.name / f"seed{seed}"
+
+    def finished(self, seed: int) -> bool:
+        return last_iteration(self.run_dir(seed)) >= self.iterations
+
+    def eval_interval(self) -> int:
+        return min(EVAL_INTERVAL, max(1, self.iterations // 4))  # below 500 only in scaled smoke tests
+
+    def command(self, seed) -> list:
+        data = ["--offline-buffer-dir", rel(self.dataset.path)] if self.dataset else []
+        return [self.script, *data, *self.flags, "--num-iterations", str(self.iterations),
+                "--eval-interval", str(self.eval_interval()), "--eval-episodes", str(EVAL_EPISODES),
+                "--seed", str(seed), "--run-dir", rel(self.run_dir(seed))]
+
+
+def rel(path: Path) -> str:
+    """A path as the commands show it: relative to the repository when inside it."""
+    path = Path(os.path.abspath(path))
+    return os.path.relpath(path, ROOT) if path.is_relative_to(ROOT.parent) else str(path)
+
+
+def make_datasets(scale_iterations, alf_buffer: Optional[str]) -> dict:
+    medium_file = DATASETS / "pendulum_medium" / "ckpt-10000-replay_buffer"
+    replay_run, replay_iterations = DATASETS / "pendulum_replay_run", scale_iterations(3000)
+    datasets = [
+        Dataset("expert", ROOT / "data" / "pendulum_expert"),
+        Dataset("medium", medium_file.parent, made_file=medium_file, make=[
+            "collect.py", "--env-id", "Pendulum-v1", "--source", "scripted", "--action-noise", "0.5",
+            "--num-steps", "10000", "--seed", "3", "--output", rel(medium_file)]),
+        Dataset("mixed", ROOT / "data" / "pendulum_mixed"),
+        Dataset("replay", replay_run, made_file=replay_run / "train" / "algorithm" / f"ckpt-{replay_iterations}-replay_buffer",
+                make=["hybrid_sac.py", "--num-iterations", str(replay_iterations), "--save-buffer",
+                      "--checkpoint-interval", str(replay_iterations), "--seed", "7", "--run-dir", rel(replay_run)]),
+    ]
+    if alf_buffer:
+        datasets.append(Dataset("alf", Path(os.path.abspath(alf_buffer))))
+    return {d.name: d for d in datasets}
+
+
+def plan(mode: Mode, scale: float, alf_buffer: Optional[str]) -> dict:
+    """{question: [Experiment]}."""
+    def scaled(iterations):
+        return max(4, int(round(iterations * scale)))
+
+    data = make_datasets(scaled, alf_buffer)
+    hybrid_data = ["expert", "mixed"] + (["alf"] if alf_buffer else [])
+    offline_algorithms = [("bc", "offline_bc.py", (), mode.bc_iterations),
+                          ("cql", "offline_cql.py", mode.cql_flags, mode.cql_iterations)]
+    o2o_iterations = scaled(2 * mode.cql_iterations)
+    return {
+        "online": [Experiment("online", "sac", "hybrid_sac.py", (), None, scaled(mode.sac_iterations))],
+        "hybrid": [Experiment("hybrid", f"sac-{d}", "hybrid_sac.py", (), data[d], scaled(mode.sac_iterations))
+                   for d in hybrid_data],
+        "offline": [Experiment("offline", f"{algo}-{d}", script, flags, data[d], scaled(iterations))
+                    for algo, script, flags, iterations in offline_algorithms
+                    for d in ["expert", "medium", "mixed", "replay"]],
+        "offline_to_online": [Experiment(
+            "offline_to_online", "cql-mixed-then-online", "offline_cql.py",
+            (*mode.cql_flags, "--rl-train-after-update-steps", str(o2o_iterations // 2)),
+            data["mixed"], o2o_iterations, switch=o2o_iterations // 2)],
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Running
+
+
+def last_iteration(run_dir: Path) -> int:
+    path = run_dir / "eval.jsonl"
+    if not path.exists():
+        return 0
+    lines = path.read_text().splitlines()
+    try:
+        return json.loads(lines[-1])["iteration"] if lines else 0
+    except (json.JSONDecodeError, KeyError):  # cut off mid-line: unfinished
+        return 0
+
+
+class RunFailed(Exception):
+    pass
+
+
+def ensure(command: list, out_dir: Path, finished, label: str, threads: int):
+    """Run `python <command>` from the repository root (torch with `threads` threads) unless out_dir
+    already holds a finished run of exactly this command; a stale or unfinished out_dir is deleted first."""
+    stamp = out_dir / "benchmark_command.json"
+    if stamp.exists() and json.loads(stamp.read_text()) == command and finished():
+        print(f"{label}: done already, skipped", flush=True)
+        return
+    if out_dir.exists():
+        print(f"{label}: unfinished or made by another command, deleting {rel(out_dir)}", flush=True)
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    stamp.write_text(json.dumps(command))
+    print(f"{label}: python {shlex.join(command)}", flush=True)
+    start = time.time()
+    log = out_dir / "benchmark.log"
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    with open(log, "w") as f:
+        result = subprocess.run([sys.executable, *command], cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT)
+    if result.returncode != 0 or not finished():
+        tail = "\n".join(log.read_text().splitlines()[-15:])
+        raise RunFailed(f"{label}: failed (exit code {result.returncode}); the end of {rel(log)}:\n{tail}")
+    print(f"{label}: finished in {time.time() - start:.0f} s", flush=True)
+
+
+def run_parallel(tasks: list, jobs: int):
+    """Call every task (a function of nothing), `jobs` at a time; a failure cancels those not started."""
+    with ThreadPoolExecutor(jobs) as pool:
+        futures = [pool.submit(task) for task in tasks]
+        try:
+            for future in futures:
+                future.result()
+        except BaseException:
+            pool.shutdown(cancel_futures=True)
+            raise
+
+
+def run_all(questions: dict, seeds: list, jobs: int, threads: int):
+    """Make the datasets the experiments need, then every (experiment, seed) run."""
+    datasets = {e.dataset.name: e.dataset for exps in questions.values() for e in exps
+                if e.dataset is not None and e.dataset.make}
+    run_parallel([partial(ensure, d.make, d.path, d.made_file.exists, f"dataset {d.name}", threads)
+                  for d in datasets.values()], jobs)
+    runs = [(e, seed) for exps in questions.values() for e in exps for seed in seeds]
+    run_parallel([partial(ensure, e.command(seed), e.run_dir(seed),
+                          partial(e.finished, seed),
+                          f"[{i}/{len(runs)}] {e.question}/{e.name} seed {seed}", threads)
+                  for i, (e, seed) in enumerate(runs, 1)], jobs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+
+
+def load_curves(e: Experiment, seeds: list) -> dict:
+    """{seed: (iterations [N], return_mean [N])}, evaluations up to the experiment's final iteration."""
+    curves = {}
+    for seed in seeds:
+        records = [json.loads(line) for line in (e.run_dir(seed) / "eval.jsonl").read_text().splitlines()]
+        records = [r for r in records if r["iteration"] <= e.iterations]
+        curves[seed] = (np.array([r["iteration"] for r in records]), np.array([r["return_mean"] for r in records]))
+    return curves
+
+
+def mean_std(values, digits=1) -> str:
+    if len(values) == 0:
+        return "—"
+    return f"{np.mean(values):,.{digits}f} ± {np.std(values):,.{digits}f}"
+
+
+def first_reach(curves: dict) -> str:
+    """Mean over seeds of the first evaluated iteration with return >= -200, and how many seeds got there."""
+    reached = [it[ret >= SOLVED_RETURN][0] for it, ret in curves.values() if (ret >= SOLVED_RETURN).any()]
+    where = f"{np.mean(reached):,.0f}" if reached else "never"
+    return f"{where} ({len(reached)}/{len(curves)})"
+
+
+def summarize(e: Experiment, curves: dict, refs: dict) -> dict:
+    final = [ret[it == e.iterations][0] for it, ret in curves.values()]
+    row = {"experiment": e.name, "dataset": e.dataset.name if e.dataset else "—",
+           "iterations": f"{e.iterations:,}", "seeds": " ".join(map(str, curves)),
+           "final normalized score": mean_std([buffer.normalized_score(r, {"reference_returns": refs}) for r in final]),
+           "final return": mean_std(final), f"first return ≥ {SOLVED_RETURN:.0f} at": first_reach(curves)}
+    if e.switch is not None:
+        at_switch = [ret[it == e.switch][0] for it, ret in curves.values() if (it == e.switch).any()]
+        after = [ret[it > e.switch].min() for it, ret in curves.values() if (it > e.switch).any()]
+        row[f"return at {e.switch:,} (online starts)"] = mean_std(at_switch)
+        row["lowest return after"] = mean_std(after)
+    return row
+
+
+def markdown_table(rows: list) -> str:
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
+    lines += ["| " + " | ".join(row.get(c, "") for c in columns) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def plot(experiments: list, curves: dict, title: str, path: Path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for e in experiments:
+        runs = curves[e.name].values()
+        common = sorted(set.intersection(*(set(it.tolist()) for it, _ in runs)))
+        returns = np.array([[ret[it == i][0] for i in common] for it, ret in runs])
+        line, = ax.plot(common, returns.mean(0), label=f"{e.name} (n={len(returns)})")
+        ax.fill_between(common, returns.min(0), returns.max(0), color=line.get_color(), alpha=0.2, linewidth=0)
+        if e.switch is not None:
+            ax.axvline(e.switch, color=line.get_color(), linestyle=":", linewidth=1)
+    ax.axhline(SOLVED_RETURN, color="gray", linestyle="--", linewidth=1, label=f"return {SOLVED_RETURN:.0f}")
+    ax.set(xlabel="iteration", ylabel="evaluation return (mean over seeds, band min-max)", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small", loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def report(questions: dict, seeds: list, mode_text: str, results_dir: Path, command_line: str) -> str:
+    refs = torch.load(EXPERT_BUFFER, weights_only=True)["meta"]["reference_returns"]
+    parts = [f"# Learning results on Pendulum-v1\n\nMade by `{command_line}`\n",
+             f"Settings: {mode_text}. Seeds: {' '.join(map(str, seeds))}.\n",
+             f"Final = the evaluation at the last iteration; ± is the standard deviation over seeds (numpy's, "
+             f"ddof 0). Normalized score = 100 (R - R_random) / (R_expert - R_random) with R_random = "
+             f"{refs['random']:.1f} and R_expert = {refs['expert']:.1f}, the reference returns of {rel(EXPERT_BUFFER)}, "
+             f"for every run. \"first return ≥ {SOLVED_RETURN:.0f} at\": the mean over the seeds that get there "
+             f"of the first evaluated iteration where the mean evaluation return is at least {SOLVED_RETURN:.0f}, "
+             f"and how many seeds do.\n"]
+    for question, experiments in questions.items():
+        curves = {e.name: load_curves(e, seeds) for e in experiments}
+        png = results_dir / f"learning_{question}.png"
+        plot(experiments, curves, f"Pendulum-v1, {question}", png)
+        commands = "\n".join(f"    python {shlex.join(e.command('K'))}" for e in experiments)
+        parts.append(f"## {question}\n\n{QUESTIONS[question]}\n\n"
+                     f"{markdown_table([summarize(e, curves[e.name], refs) for e in experiments])}\n\n"
+                     f"![{question}]({png.name})\n\nCommands, for seed K:\n\n{commands}\n")
+    return "\n".join(parts)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true",
+                        help="short runs, 1 seed unless --seeds (about 20 minutes on 2 cores; CQL is most of it)")
+    parser.add_argument("--seeds", type=int, nargs="+", help="default: 1 2 3 (full), 1 (--quick)")
+    parser.add_argument("--only", nargs="+", choices=list(QUESTIONS), default=list(QUESTIONS),
+                        help="run and report only these questions")
+    parser.add_argument("--alf-buffer", metavar="PATH", help="also run hybrid SAC with this ALF buffer file")
+    parser.add_argument("--results-dir", type=Path, default=BENCH / "results")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at a time (default 1)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads per run (OMP_NUM_THREADS; default 1: the networks are small, and "
+                             "more threads than free cores slow torch down many times)")
+    parser.add_argument("--iterations-scale", type=float, default=1.0, help=argparse.SUPPRESS)  # smoke tests
+    args = parser.parse_args()
+    if args.alf_buffer and not Path(args.alf_buffer).exists():
+        parser.error(f"--alf-buffer {args.alf_buffer}: no such file or directory")
+    if min(args.iterations_scale, args.jobs, args.threads) <= 0:
+        parser.error("--iterations-scale, --jobs and --threads must be positive")
+
+    mode = MODES["quick" if args.quick else "full"]
+    seeds = args.seeds or list(mode.seeds)
+    questions = {q: exps for q, exps in plan(mode, args.iterations_scale, args.alf_buffer).items() if q in args.only}
+    mode_text = f"{mode.describe(args.iterations_scale)}; {args.threads} torch thread(s) per run, {args.jobs} run(s) at a time"
+    print(f"{mode_text}; seeds {' '.join(map(str, seeds))}", flush=True)
+
+    start = time.time()
+    try:
+        run_all(questions, seeds, args.jobs, args.threads)
+    except RunFailed as e:
+        sys.exit(str(e))
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    command_line = "python " + shlex.join([rel(Path(sys.argv[0])), *sys.argv[1:]])
+    text = report(questions, seeds, mode_text, args.results_dir, command_line)
+    (args.results_dir / "learning.md").write_text(text)
+    print("\n" + text)
+    print(f"wrote {rel(args.results_dir / 'learning.md')} and its figures; {time.time() - start:.0f} s in all")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,241 @@
+"""How fast the scripts' updates and hybrid_sac.py's training loop run on this machine (CPU).
+
+    python benchmarks/speed.py                # about 1.5 minutes
+    python benchmarks/speed.py --quick        # fewer and shorter repetitions, under a minute
+    python benchmarks/speed.py --threads 1    # on a busy machine: see below
+
+With torch's default thread count (all cores), every parallel region waits for a thread that another
+process holds off its core: on a machine whose cores are all busy, the figures drop tens of times.
+
+Measures, at the networks' shapes (batch 256, hidden 256, Pendulum's obs_dim 3 and act_dim 1), with
+torch's default thread count (or --threads):
+
+- dense matmul throughput, GFLOP/s: torch.bmm [2,256,256] x [2,256,256] (one layer of the critic
+  ensemble) and torch.mm [256,256] x [256,256];
+- updates per second of each script's update on a fixed random batch, each agent and optimizer built
+  as the script's train() builds them: hybrid_sac.py's online SAC update (train_step, calc_loss,
+  backward, Adam step, soft update), offline_bc.py's offline update (no soft update: BC trains no
+  critic) and offline_cql.py's offline update with 10 sampled actions (with soft update);
+- FLOPs per update, counted by torch.utils.flop_counter.FlopCounterMode (matmul-type operations of
+  the forward pass, the backward pass and everything else in the update; elementwise work is not
+  counted), and the achieved fraction of the bmm throughput: (FLOPs / seconds per update) / bmm FLOP/s;
+- hybrid_sac.py's online training iterations per second in steady state (env step included):
+  hybrid_sac.train() for A1 and A2 iterations (learning_starts 256, no evaluation or checkpoint before
+  the end), (time(A2) - time(A1)) / (A2 - A1) per iteration, the fixed costs (start-up, the final
+  evaluation and checkpoint) cancelling; and the fraction of that time spent in the SAC update.
+
+Times are medians over repetitions. Prints the tables and writes benchmarks/results/speed.md (or
+--results-dir). A comparison with d3rlpy is not made (d3rlpy is not a requirement); it says so.
+"""
+
+import argparse
+import contextlib
+import io
+import os
+import platform
+import shlex
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+import buffer  # noqa: E402
+import hybrid_sac  # noqa: E402
+import offline_bc  # noqa: E402
+import offline_cql  # noqa: E402
+
+OBS_DIM, ACT_DIM, BATCH, HIDDEN = 3, 1, 256, 256
+
+
+@dataclass(frozen=True)
+class Budget:
+    block_seconds: float  # each timed block of calls lasts about this long
+    repeats: int  # blocks; the median is reported
+    loop_iterations: tuple  # A1, A2 for the training-loop measurement
+
+
+BUDGETS = {"full": Budget(0.5, 7, (1256, 3256)), "quick": Budget(0.15, 3, (1256, 2256))}
+
+
+def seconds_per_call(fn, budget: Budget, warmup: int = 5) -> float:
+    """Median over budget.repeats blocks of the time per call of fn, each block about block_seconds long."""
+    for _ in range(warmup):
+        fn()
+    start = time.perf_counter()
+    fn()
+    calls = max(1, int(budget.block_seconds / (time.perf_counter() - start)))
+    times = []
+    for _ in range(budget.repeats):
+        start = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        times.append((time.perf_counter() - start) / calls)
+    return statistics.median(times)
+
+
+def counted_flops(fn) -> int:
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
+
+
+def random_batch() -> buffer.Batch:
+    return buffer.Batch(observation=torch.randn(BATCH, OBS_DIM), action=torch.rand(BATCH, ACT_DIM) * 2 - 1,
+                        reward=torch.randn(BATCH), next_observation=torch.randn(BATCH, OBS_DIM),
+                        discount=torch.ones(BATCH))
+
+
+@dataclass(frozen=True)
+class Update:
+    name: str
+    module: object  # the script
+    offline: bool  # the offline part's hooks (train_step_offline, calc_loss_offline), else the online part's
+    soft_update: bool
+    overrides: dict
+
+    def make(self):
+        """One update of the script, as a function of nothing, on a fixed random batch."""
+        args = self.module.Args(hidden_dim=HIDDEN, batch_size=BATCH, **self.overrides)
+        agent = self.module.Agent(OBS_DIM, ACT_DIM, args)
+        critic_group = list(agent.qf.parameters()) + [agent.log_alpha]
+        if hasattr(agent, "log_cql_multiplier"):  # offline_cql.py's optimizer holds it too
+            critic_group.append(agent.log_cql_multiplier)
+        optimizer = torch.optim.Adam([{"params": agent.actor.parameters(), "lr": args.policy_lr},
+                                      {"params": critic_group, "lr": args.q_lr}], fused=True)
+        forward, loss_of = ((agent.train_step_offline, agent.calc_loss_offline) if self.offline
+                            else (agent.train_step, agent.calc_loss))
+        batch = random_batch()
+
+        def update():
+            loss, _ = loss_of(forward(batch))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if self.soft_update:
+                agent.soft_update()
+        return update
+
+
+UPDATES = [Update("hybrid_sac.py SAC update (online)", hybrid_sac, offline=False, soft_update=True, overrides={}),
+           Update("offline_bc.py BC update (offline)", offline_bc, offline=True, soft_update=False, overrides={}),
+           Update("offline_cql.py CQL update (offline, 10 sampled actions)", offline_cql, offline=True,
+                  soft_update=True, overrides={"cql_n_actions": 10})]
+
+
+def matmul_throughput(budget: Budget) -> list:
+    """[(operation, seconds per call, FLOP/s)]."""
+    a, b = torch.randn(2, HIDDEN, HIDDEN), torch.randn(2, HIDDEN, HIDDEN)
+    cases = [(f"torch.bmm [2,{HIDDEN},{HIDDEN}] x [2,{HIDDEN},{HIDDEN}]", lambda: torch.bmm(a, b), 2 * 2 * HIDDEN**3),
+             (f"torch.mm [{HIDDEN},{HIDDEN}] x [{HIDDEN},{HIDDEN}]", lambda: torch.mm(a[0], b[0]), 2 * HIDDEN**3)]
+    rows = []
+    for name, fn, flops in cases:
+        seconds = seconds_per_call(fn, budget, warmup=50)
+        rows.append((name, seconds, flops / seconds))
+    return rows
+
+
+def training_loop_seconds(iterations: int) -> float:
+    """Wall time of hybrid_sac.train() online for this many iterations (progress bar silenced)."""
+    with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stderr(io.StringIO()):
+        args = hybrid_sac.Args(num_iterations=iterations, learning_starts=256, eval_interval=10**9, eval_episodes=1,
+                               checkpoint_interval=10**9, run_dir=tmp)
+        start = time.perf_counter()
+        hybrid_sac.train(args)
+        return time.perf_counter() - start
+
+
+def table(header: list, rows: list) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown CPU"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer and shorter repetitions")
+    parser.add_argument("--results-dir", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's own default)")
+    args = parser.parse_args()
+    budget = BUDGETS["quick" if args.quick else "full"]
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(1)
+    load_before = os.getloadavg()
+    print(f"torch {torch.__version__}, torch.get_num_threads() = {torch.get_num_threads()}, "
+          f"{os.cpu_count()} CPUs ({cpu_model()}), load average {load_before[0]:.2f}", flush=True)
+
+    print("matmul throughput ...", flush=True)
+    matmuls = matmul_throughput(budget)
+    bmm_flops_per_second = matmuls[0][2]
+
+    update_rows, update_seconds = [], []
+    for u in UPDATES:
+        print(f"{u.name} ...", flush=True)
+        update = u.make()
+        flops = counted_flops(update)
+        seconds = seconds_per_call(update, budget)
+        update_seconds.append(seconds)
+        update_rows.append([u.name, f"{seconds * 1e3:.2f}", f"{1 / seconds:,.0f}", f"{flops / 1e6:,.1f}",
+                            f"{flops / seconds / 1e9:.1f}", f"{flops / seconds / bmm_flops_per_second:.0%}"])
+
+    a1, a2 = budget.loop_iterations
+    print(f"hybrid_sac.train() online, {a1} and {a2} iterations ...", flush=True)
+    t1, t2 = training_loop_seconds(a1), training_loop_seconds(a2)
+    per_iteration = (t2 - t1) / (a2 - a1)
+    sac_update_seconds = update_seconds[0]  # UPDATES[0]: hybrid_sac.py's, the loop's update
+
+    try:
+        import d3rlpy
+        d3rlpy_line = f"d3rlpy {d3rlpy.__version__} is installed, but no comparison with it is implemented: skipped"
+    except ImportError:
+        d3rlpy_line = "d3rlpy not installed: skipped"
+    load_after = os.getloadavg()
+
+    text = "\n\n".join([
+        "# Speed on this machine",
+        f"Made by `python {shlex.join([os.path.relpath(Path(sys.argv[0]).resolve(), ROOT), *sys.argv[1:]])}` "
+        f"on {time.strftime('%Y-%m-%d %H:%M')}: torch {torch.__version__}, torch.get_num_threads() = "
+        f"{torch.get_num_threads()}, {os.cpu_count()} CPUs ({cpu_model()}), Python {platform.python_version()}. "
+        f"1-minute load average {load_before[0]:.2f} before, {load_after[0]:.2f} after (on a shared machine the "
+        f"figures drop when the load exceeds the free cores). Times: medians over {budget.repeats} blocks of about "
+        f"{budget.block_seconds} s.",
+        "## Dense matmul",
+        table(["operation", "µs per call", "GFLOP/s"],
+              [[name, f"{seconds * 1e6:.1f}", f"{rate / 1e9:.1f}"] for name, seconds, rate in matmuls]),
+        f"## Updates (batch {BATCH}, hidden {HIDDEN}, a fixed random batch)",
+        table(["update", "ms per update", "updates/s", "MFLOP per update", "achieved GFLOP/s",
+               "fraction of bmm GFLOP/s"], update_rows),
+        "MFLOP per update: FlopCounterMode's count of matmul-type operations (forward, backward, optimizer "
+        "and soft update); elementwise operations are not counted.",
+        "## hybrid_sac.py online training loop (env step included)",
+        table(["A1, A2 iterations", "train() seconds", "ms per iteration (steady state)", "iterations/s",
+               "SAC update ms", "fraction of the iteration in the update"],
+              [[f"{a1:,}, {a2:,}", f"{t1:.1f}, {t2:.1f}", f"{per_iteration * 1e3:.2f}", f"{1 / per_iteration:,.0f}",
+                f"{sac_update_seconds * 1e3:.2f}", f"{sac_update_seconds / per_iteration:.0%}"]]),
+        "Per iteration: (time(A2) - time(A1)) / (A2 - A1), learning_starts 256, so every iteration counted "
+        "steps the env, adds to the replay buffer, samples a batch and updates.",
+        "## d3rlpy",
+        d3rlpy_line,
+    ]) + "\n"
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    (args.results_dir / "speed.md").write_text(text)
+    print("\n" + text)
+    print(f"wrote {args.results_dir / 'speed.md'}")
+
+
+if __name__ == "__main__":
+    main()
