@@ -339,9 +339,12 @@ def train(args: Args):
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
 
-    envs = gym.vector.SyncVectorEnv([make_env(args.env_id) for _ in range(args.num_envs)])
+    try:
+        envs = gym.vector.SyncVectorEnv([make_env(args.env_id) for _ in range(args.num_envs)])
+        eval_env = make_env(args.env_id)()
+    except gym.error.Error as e:  # not registered, or its dependencies are not installed
+        raise UsageError(f"--env-id {args.env_id}: cannot make this env ({e})") from None
     envs = gym.wrappers.vector.RecordEpisodeStatistics(envs)
-    eval_env = make_env(args.env_id)()
     obs_space, act_space = envs.single_observation_space, envs.single_action_space
     if not isinstance(obs_space, gym.spaces.Box) or not isinstance(act_space, gym.spaces.Box):
         raise UsageError(f"{args.env_id}: needs Box observation and action spaces, "
