@@ -13,7 +13,6 @@ row of the same env in ring order.
 
 import argparse
 import json
-import math
 import os
 import pickle
 import sys

@@ -170,7 +170,7 @@ def dict_obs_file(path):
 
 
 def test_dict_observations_load_as_dicts(tmp_path):
-    raw = dict_obs_file(tmp_path / "dict_buffer")
+    dict_obs_file(tmp_path / "dict_buffer")
     offline = buffer.load_offline_buffer(tmp_path / "dict_buffer")  # no rollout_info, no meta: still loads
     assert offline.observation_shape == {"position": (2,), "sensors": {"speed": (1,)}}
     assert offline.num_transitions == 2 * 4  # rows 0-1, 1-2, 2-3, 4-5 of each env
