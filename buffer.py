@@ -27,8 +27,9 @@ FIRST, MID, LAST = 0, 1, 2
 FORMAT_VERSION = 1
 PREFIX = "_replay_buffer."
 OBS = "time_step|observation"
-# Fields a reader needs; `rollout_info|rl|action`, `prev_action` and `env_id` are written but never read.
-REQUIRED_KEYS = ("time_step|step_type", "time_step|reward", "time_step|discount", OBS, "action",
+# Fields a reader needs besides the observation; `rollout_info|rl|action`, `prev_action` and `env_id`
+# are written but never read.
+REQUIRED_KEYS = ("time_step|step_type", "time_step|reward", "time_step|discount", "action",
                  "_current_size", "_current_pos")
 
 Observation = Union[torch.Tensor, dict]
@@ -82,7 +83,7 @@ def unflatten_observation(fields: dict, path: str) -> Observation:
 
 def observation_shape(obs):
     """The shape of one observation (without the leading dimensions), a dict of shapes for a dict."""
-    return tree_map(lambda x: tuple(x.shape[2:]), obs) if isinstance(obs, dict) else tuple(obs.shape[2:])
+    return tree_map(lambda x: tuple(x.shape[2:]), obs)
 
 
 def space_to_meta(space) -> dict:
@@ -223,7 +224,7 @@ class _OfflineFile:
         self.meta = checkpoint.get("meta") or None
         fields = {key[len(PREFIX):]: value for key, value in checkpoint["algorithm"].items()
                   if key.startswith(PREFIX)}
-        missing = [PREFIX + key for key in REQUIRED_KEYS if key != OBS and key not in fields]
+        missing = [PREFIX + key for key in REQUIRED_KEYS if key not in fields]
         if missing:
             raise BufferError(f"{path}: missing field(s) {', '.join(missing)}")
         observation = unflatten_observation(fields, str(path))
@@ -386,10 +387,6 @@ class ReplayBuffer:
         if self.pos > 0:
             self.step_type[:, (self.pos - 1) % self.capacity] = LAST
 
-    def num_transitions(self) -> int:
-        """Rows that can currently start a transition (a rough count: size - 1 per env)."""
-        return max(self.size - 1, 0) * self.num_envs
-
     def sample(self, batch_size: int, generator: Optional[torch.Generator] = None) -> Batch:
         """Uniform over the transitions held. Rejection sampling: a draw whose row is LAST, or whose
         successor starts a new episode, is drawn again (about 1 in an episode length)."""
@@ -399,12 +396,12 @@ class ReplayBuffer:
         start = (self.pos - n) % self.capacity
         chosen = torch.empty(0, dtype=torch.long)
         for _ in range(100):
-            if len(chosen) >= batch_size:
-                return self._rows.batch(chosen[:batch_size])
             draw = torch.randint(self.num_envs * (n - 1), (2 * batch_size,), generator=generator)
             rows = self._env_offsets[draw // (n - 1)] + (start + draw % (n - 1)) % self.capacity
             ok = (self._rows.step_type[rows] != LAST) & (self._rows.step_type[self._rows.next_rows(rows)] != FIRST)
             chosen = torch.cat([chosen, rows[ok]])
+            if len(chosen) >= batch_size:
+                return self._rows.batch(chosen[:batch_size])
         raise ValueError("the replay buffer holds (almost) no transition: nearly every row is LAST")
 
     def _fields(self) -> dict:

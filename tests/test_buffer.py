@@ -27,18 +27,17 @@ def rollout(rb, envs, steps):
     {(env, obs, action, reward, next_obs, discount)} for transitions whose two rows are still held."""
     obs, _ = envs.reset(seed=1)
     reward, term, trunc = np.zeros(envs.num_envs), np.zeros(envs.num_envs, bool), np.zeros(envs.num_envs, bool)
-    rows = []  # per step: (obs, action, was_last)
+    ended = np.zeros(envs.num_envs, bool)  # did the previous step end the episode?
     expected = []
     for k in range(steps):
         action = envs.action_space.sample()
         rb.add(obs, action, reward, term, trunc)
         next_obs, reward, term, trunc, _ = envs.step(action)
         for e in range(envs.num_envs):
-            if k > 0 and rows[k - 1][2][e]:
-                continue  # obs is the autoreset FIRST: the previous (LAST) row starts no transition
-            expected.append((k, e, obs[e].tolist(), action[e].tolist(), float(reward[e]),
-                                 next_obs[e].tolist(), 0.0 if term[e] else 1.0))
-        rows.append((obs, action, term | trunc))
+            if ended[e]:
+                continue  # obs is a LAST row; this step is the autoreset, next_obs the new FIRST
+            expected.append((k, e, obs[e], action[e], reward[e], next_obs[e], 0.0 if term[e] else 1.0))
+        ended = term | trunc
         obs = next_obs
     # the last step's successor row was never added; rows older than capacity are gone
     oldest = max(0, steps - rb.capacity)
