@@ -364,6 +364,11 @@ def train(args: Args):
         if buffer_file.exists():
             rb.load_state_dict(torch.load(buffer_file, weights_only=True), buffer_file)
             rb.end_episodes()  # the envs restart below: no transition may join the old and new episode
+        eval_log = run_dir / "eval.jsonl"
+        if eval_log.exists():  # evaluations after the checkpoint are done again
+            kept = [line for line in eval_log.read_text().splitlines()
+                    if json.loads(line)["iteration"] <= start_iteration]
+            eval_log.write_text("".join(line + "\n" for line in kept))
 
     def save_checkpoint(iteration):
         state = {"agent": agent.state_dict(), "optimizer": optimizer.state_dict(), "iteration": iteration,

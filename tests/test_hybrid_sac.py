@@ -144,17 +144,20 @@ def test_saved_replay_buffer_feeds_a_second_run(tmp_path, recorder):
 
 
 def test_resume_continues_from_the_checkpoint(tmp_path, recorder):
-    hybrid_sac.train(small_args(tmp_path, num_iterations=30, eval_interval=30, save_buffer=True))
+    hybrid_sac.train(small_args(tmp_path, num_iterations=30, eval_interval=10, checkpoint_interval=20,
+                                save_buffer=True))
     assert recorder["online"] == 30 - 19
-    hybrid_sac.train(small_args(tmp_path, num_iterations=50, eval_interval=10, save_buffer=True,
-                                resume=str(tmp_path / "run")))
-    assert recorder["online"] == 11 + 20  # the resumed run trained iterations 30..49 only
+    ckpt_dir = tmp_path / "run" / "train" / "algorithm"
+    for name in ("ckpt-30", "ckpt-30-replay_buffer"):  # as if it had stopped before its last checkpoint
+        (ckpt_dir / name).unlink()
+    hybrid_sac.train(small_args(tmp_path, num_iterations=50, eval_interval=10, checkpoint_interval=20,
+                                save_buffer=True, resume=str(tmp_path / "run")))
+    assert recorder["online"] == 11 + 30  # the resumed run trained iterations 20..49 only
     lines = eval_lines(tmp_path / "run")
-    assert [l["iteration"] for l in lines] == [30, 40, 50] and lines[-1]["env_steps"] == 50
-    saved = torch.load(tmp_path / "run" / "train" / "algorithm" / "ckpt-50-replay_buffer", weights_only=True)
+    assert [l["iteration"] for l in lines] == [10, 20, 30, 40, 50] and lines[-1]["env_steps"] == 50
+    saved = torch.load(ckpt_dir / "ckpt-50-replay_buffer", weights_only=True)
     assert int(saved["algorithm"]["_replay_buffer._current_pos"][0]) == 50  # the buffer came back too
-    ckpt = torch.load(tmp_path / "run" / "train" / "algorithm" / "ckpt-50", weights_only=True)
-    assert ckpt["iteration"] == 50
+    assert torch.load(ckpt_dir / "ckpt-50", weights_only=True)["iteration"] == 50
 
 
 def test_same_seed_same_result(tmp_path, pendulum_buffer):
