@@ -361,7 +361,7 @@ def train(args: Args):
     obs, _ = envs.reset(seed=args.seed + start_iteration)
     reward = np.zeros(args.num_envs)
     terminated = truncated = np.zeros(args.num_envs, dtype=bool)
-    last_eval, logs = None, {}
+    status, logs = {}, {}  # the progress bar's SPS and last eval return
     start_time = time.time()
     progress = tqdm(range(start_iteration, args.num_iterations), initial=start_iteration,
                     total=args.num_iterations, mininterval=2)
@@ -408,7 +408,8 @@ def train(args: Args):
                 writer.add_scalar(f"losses/{key}", value.item(), done)
             sps = (done - start_iteration) / (time.time() - start_time)
             writer.add_scalar("charts/SPS", sps, done)
-            progress.set_postfix(SPS=f"{sps:.0f}", eval=last_eval, refresh=False)
+            status["SPS"] = f"{sps:.0f}"
+            progress.set_postfix(status, refresh=False)
         if done % args.eval_interval == 0 or done == args.num_iterations:
             mean, std = evaluate(agent.actor, eval_env, args.eval_episodes, args.seed + 1_000_000)
             score = buffer.normalized_score(mean, meta)
@@ -418,8 +419,8 @@ def train(args: Args):
             with open(run_dir / "eval.jsonl", "a") as f:
                 f.write(json.dumps({"iteration": done, "env_steps": env_steps, "return_mean": mean,
                                     "return_std": std, "normalized_score": score}) + "\n")
-            last_eval = f"{mean:.1f}"
-            progress.set_postfix(eval=last_eval, refresh=False)
+            status["eval"] = f"{mean:.1f}"
+            progress.set_postfix(status, refresh=False)
         if done % args.checkpoint_interval == 0 or done == args.num_iterations:
             save_checkpoint(done)
 
