@@ -271,3 +271,18 @@ def test_shipped_data_validates():
     assert refs["random"] < mixed["return_mean"] < expert["return_mean"]
     for path in ("pendulum_expert", "pendulum_mixed"):
         assert buffer.find_buffer_file(DATA / path).stat().st_size < 1_000_000
+
+
+def test_policy_saved_by_a_training_run_collects(tmp_path, capsys):
+    import hybrid_sac  # only to make the file: collect.py itself never imports a training script
+    agent, run_dir = hybrid_sac.train(hybrid_sac.Args(
+        run_dir=str(tmp_path / "run"), num_iterations=25, eval_interval=25, hidden_dim=32, batch_size=32,
+        learning_starts=20, eval_episodes=1))
+    path = tmp_path / "from_run"
+    assert run("--source", "policy", "--policy", run_dir / "policy.pt", "--num-steps", "300",
+               "--output", path) == 0
+    _, rows = load(path)
+    st, obs, act = rows["step_type"][0], rows["observation"][0], rows["action"][0]
+    with torch.no_grad():
+        expected = agent.actor.act(torch.as_tensor(obs)).numpy()
+    assert np.allclose(act[st != LAST], expected[st != LAST], atol=1e-5)
