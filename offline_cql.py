@@ -89,9 +89,10 @@ class Args:
     """target smoothing coefficient"""
     batch_size: int = 256
     """the batch size of each of the online and the offline batches"""
-    learning_starts: int = 1000
+    learning_starts: int = 500
     """the online part trains once the online buffer holds this many rows; before that, without an
-    offline buffer, the envs are stepped with uniform random actions"""
+    offline buffer, the envs are stepped with uniform random actions (CleanRL: 5e3; 500 learns
+    Pendulum sooner and as well)"""
     policy_lr: float = 3e-4
     """the learning rate of the actor"""
     q_lr: float = 1e-3
@@ -100,8 +101,9 @@ class Args:
     """width of the two hidden layers of the actor and of each critic"""
     num_critics: int = 2
     """the number of Q-networks in the ensemble; targets take the minimum over them"""
-    critic_layer_norm: bool = False
-    """LayerNorm after each hidden layer of the critics (RLPD, Ball et al. 2023)"""
+    critic_layer_norm: bool = True
+    """LayerNorm after each hidden layer of the critics (RLPD, Ball et al. 2023); on Pendulum it keeps
+    online and hybrid SAC from falling apart after they first succeed"""
     utd_ratio: int = 1
     """updates per iteration (update-to-data ratio; RLPD uses more than 1)"""
     alpha: float = 0.2

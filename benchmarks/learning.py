@@ -51,7 +51,7 @@ BENCH = ROOT / "benchmarks"
 RUNS, DATASETS = BENCH / "runs", BENCH / "datasets"
 EXPERT_BUFFER = ROOT / "data" / "pendulum_expert" / "ckpt-10000-replay_buffer"
 SOLVED_RETURN = -200.0
-EVAL_INTERVAL, EVAL_EPISODES = 500, 10
+EVAL_INTERVAL, EVAL_EPISODES = 250, 10
 QUESTIONS = {
     "online": "Online SAC, no offline data.",
     "hybrid": "Hybrid SAC: every iteration one update on an offline batch plus an online batch (ALF's loop).",
