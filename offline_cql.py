@@ -91,8 +91,8 @@ class Args:
     """the batch size of each of the online and the offline batches"""
     learning_starts: int = 500
     """the online part trains once the online buffer holds this many rows; before that, without an
-    offline buffer, the envs are stepped with uniform random actions (CleanRL: 5e3; 500 learns
-    Pendulum sooner and as well)"""
+    offline buffer, the envs are stepped with uniform random actions (CleanRL: 5e3; with the critics'
+    LayerNorm, 500 reaches -200 on Pendulum sooner without becoming unstable)"""
     policy_lr: float = 3e-4
     """the learning rate of the actor"""
     q_lr: float = 1e-3
