@@ -54,7 +54,8 @@ SOLVED_RETURN = -200.0
 EVAL_INTERVAL, EVAL_EPISODES = 250, 10
 QUESTIONS = {
     "online": "Online SAC, no offline data.",
-    "hybrid": "Hybrid SAC: every iteration one update on an offline batch plus an online batch (ALF's loop).",
+    "hybrid": "Hybrid SAC: every iteration one update on an offline batch plus an online batch (ALF's loop); "
+              "sac-alf-utd2 makes two such updates per iteration (--utd-ratio 2).",
     "offline": "Pure offline training, no env step: behavior cloning and CQL on four datasets.",
     "offline_to_online": "CQL pre-trained offline on the mixed data for half the iterations, then online "
                          "(the CQL loss on offline batches continues). Does the score collapse when online "
@@ -156,7 +157,10 @@ def plan(mode: Mode, scale: float, alf_buffer: Optional[str]) -> dict:
     return {
         "online": [Experiment("online", "sac", "hybrid_sac.py", (), None, scaled(mode.sac_iterations))],
         "hybrid": [Experiment("hybrid", f"sac-{d}", "hybrid_sac.py", (), data[d], scaled(mode.sac_iterations))
-                   for d in hybrid_data],
+                   for d in hybrid_data]
+        # RLPD's update-to-data ratio: with ALF's 600-row file, two updates per env step
+        + ([Experiment("hybrid", "sac-alf-utd2", "hybrid_sac.py", ("--utd-ratio", "2"), data["alf"],
+                       scaled(mode.sac_iterations))] if alf_buffer else []),
         "offline": [Experiment("offline", f"{algo}-{d}", script, flags, data[d], scaled(iterations))
                     for algo, script, flags, iterations in offline_algorithms
                     for d in ["expert", "medium", "mixed", "replay"]],
