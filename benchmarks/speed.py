@@ -1,7 +1,8 @@
 """How fast the scripts' updates and hybrid_sac.py's training loop run on this machine (CPU).
 
-    python benchmarks/speed.py                # about 1.5 minutes
-    python benchmarks/speed.py --quick        # fewer and shorter repetitions, under a minute
+    python benchmarks/speed.py                # about 3 minutes (2 to 3 more the first time: compiling)
+    python benchmarks/speed.py --quick        # fewer and shorter repetitions
+    python benchmarks/speed.py --no-compile   # without the torch.compile measurements
     python benchmarks/speed.py --threads 1    # on a busy machine: see below
 
 With torch's default thread count (all cores), every parallel region waits for a thread that another
@@ -19,6 +20,9 @@ torch's default thread count (or --threads):
 - FLOPs per update, counted by torch.utils.flop_counter.FlopCounterMode (matmul-type operations of
   the forward pass, the backward pass and everything else in the update; elementwise work is not
   counted), and the achieved fraction of the bmm throughput: (FLOPs / seconds per update) / bmm FLOP/s;
+- the same three updates with the forward pass and losses under torch.compile, as the scripts'
+  --compile does: ms per update, the speed-up and the fraction of the bmm throughput (FLOPs counted
+  eagerly), and the seconds the first call takes (compiling; shorter when inductor's cache is warm);
 - hybrid_sac.py's online training iterations per second in steady state (env step included):
   hybrid_sac.train() for A1 and A2 iterations (learning_starts 256, no evaluation or checkpoint before
   the end), (time(A2) - time(A1)) / (A2 - A1) per iteration, the fixed costs (start-up, the final
@@ -100,8 +104,9 @@ class Update:
     soft_update: bool
     overrides: dict
 
-    def make(self):
-        """One update of the script, as a function of nothing, on a fixed random batch."""
+    def make(self, compiled=False):
+        """One update of the script, as a function of nothing, on a fixed random batch; compiled: with
+        the forward pass and losses under torch.compile, as the scripts' --compile does."""
         args = self.module.Args(hidden_dim=HIDDEN, batch_size=BATCH, **self.overrides)
         agent = self.module.Agent(OBS_DIM, ACT_DIM, args)
         critic_group = list(agent.qf.parameters()) + [agent.log_alpha]
@@ -111,10 +116,15 @@ class Update:
                                       {"params": critic_group, "lr": args.q_lr}], fused=True)
         forward, loss_of = ((agent.train_step_offline, agent.calc_loss_offline) if self.offline
                             else (agent.train_step, agent.calc_loss))
+
+        def losses(batch):
+            return loss_of(forward(batch))
+        if compiled:
+            losses = torch.compile(losses)
         batch = random_batch()
 
         def update():
-            loss, _ = loss_of(forward(batch))
+            loss, _ = losses(batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -169,6 +179,7 @@ def main():
     parser.add_argument("--quick", action="store_true", help="fewer and shorter repetitions")
     parser.add_argument("--results-dir", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's own default)")
+    parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile measurements")
     args = parser.parse_args()
     budget = BUDGETS["quick" if args.quick else "full"]
     if args.threads:
@@ -182,7 +193,7 @@ def main():
     matmuls = matmul_throughput(budget)
     bmm_flops_per_second = matmuls[0][2]
 
-    update_rows, update_seconds = [], []
+    update_rows, update_seconds, compiled_rows = [], [], []
     for u in UPDATES:
         print(f"{u.name} ...", flush=True)
         update = u.make()
@@ -191,6 +202,20 @@ def main():
         update_seconds.append(seconds)
         update_rows.append([u.name, f"{seconds * 1e3:.2f}", f"{1 / seconds:,.0f}", f"{flops / 1e6:,.1f}",
                             f"{flops / seconds / 1e9:.1f}", f"{flops / seconds / bmm_flops_per_second:.0%}"])
+        if args.no_compile:
+            continue
+        print(f"{u.name}, torch.compile ...", flush=True)
+        try:
+            update = u.make(compiled=True)
+            start = time.perf_counter()
+            update()  # compiles
+            compile_seconds = time.perf_counter() - start
+            compiled = seconds_per_call(update, budget)
+        except Exception as e:  # no C++ compiler, or an inductor failure: say so and go on
+            compiled_rows.append([u.name, f"{seconds * 1e3:.2f}", f"failed: {type(e).__name__}", "", "", ""])
+            continue
+        compiled_rows.append([u.name, f"{seconds * 1e3:.2f}", f"{compiled * 1e3:.2f}", f"{seconds / compiled:.2f}",
+                              f"{flops / compiled / bmm_flops_per_second:.0%}", f"{compile_seconds:.0f}"])
 
     a1, a2 = budget.loop_iterations
     print(f"hybrid_sac.train() online, {a1} and {a2} iterations ...", flush=True)
@@ -221,6 +246,11 @@ def main():
                "fraction of bmm GFLOP/s"], update_rows),
         "MFLOP per update: FlopCounterMode's count of matmul-type operations (forward, backward, optimizer "
         "and soft update); elementwise operations are not counted.",
+        "## The same updates under torch.compile (the scripts' --compile)",
+        table(["update", "eager ms", "compiled ms", "speed-up", "fraction of bmm GFLOP/s, compiled",
+               "seconds to compile"], compiled_rows) if compiled_rows else "Not measured (--no-compile).",
+        "The forward pass and losses are compiled (mode default); backward runs through the compiled graph; "
+        "the fused Adam step and the soft update stay eager. Seconds to compile: the first call.",
         "## hybrid_sac.py online training loop (env step included)",
         table(["A1, A2 iterations", "train() seconds", "ms per iteration (steady state)", "iterations/s",
                "SAC update ms", "fraction of the iteration in the update"],

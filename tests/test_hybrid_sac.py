@@ -2,6 +2,7 @@
 bad input; and it learns Pendulum."""
 import copy
 import json
+import shutil
 import subprocess
 import sys
 
@@ -208,3 +209,15 @@ def test_online_sac_learns_pendulum(tmp_path):
     _, run_dir = hybrid_sac.train(hybrid_sac.Args(run_dir=str(tmp_path / "run"), num_iterations=4000,
                                                   eval_interval=4000, eval_episodes=5, seed=1))
     assert eval_lines(run_dir)[-1]["return_mean"] > -300
+
+
+@pytest.mark.skipif(not any(map(shutil.which, ["g++", "c++", "clang++"])), reason="torch.compile needs a C++ compiler")
+def test_compile_flag_compiles_and_trains_both_parts(tmp_path, recorder, pendulum_buffer):
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    agent, run_dir = hybrid_sac.train(small_args(tmp_path, num_iterations=30, eval_interval=30, compile=True,
+                                                 offline_buffer_dir=[str(pendulum_buffer)]))
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] >= 2  # the online and the offline losses
+    assert recorder["offline"] == 30 and recorder["online"] == 30 - 19
+    assert all(np.isfinite(recorder["losses"])) and critics_changed(recorder, agent)
+    assert np.isfinite(eval_lines(run_dir)[-1]["return_mean"])
