@@ -87,7 +87,8 @@ def q_gap(agent, batch):
 
 def test_cql_regularizer_pushes_down_unseen_actions(tmp_path):
     settings = dict(num_iterations=400, eval_interval=400, hidden_dim=64, batch_size=64)
-    _, cql, _ = run(offline_cql, tmp_path / "cql", cql_n_actions=4, **settings)
+    # the CQL paper's weight: a wide margin, so that a missing or reversed regularizer cannot pass
+    _, cql, _ = run(offline_cql, tmp_path / "cql", cql_n_actions=4, cql_alpha=5.0, **settings)
     _, sac, _ = run(hybrid_sac, tmp_path / "sac", rl_train_after_update_steps=10**9, **settings)
     batch = buffer.load_offline_buffer(EXPERT).sample(2048, torch.Generator().manual_seed(0))
     cql_gap, sac_gap = q_gap(cql, batch), q_gap(sac, batch)
