@@ -1,15 +1,16 @@
 """Learning results on Pendulum-v1: online, hybrid, offline and offline-to-online training, over seeds.
 
     python benchmarks/learning.py                                   # full: 3 seeds, about 9 hours on 2 cores
-    python benchmarks/learning.py --quick                           # 1 seed, short runs, about 20 minutes
-    python benchmarks/learning.py --quick --jobs 2                  # two runs at a time: about 11 minutes
+    python benchmarks/learning.py --quick                           # 1 seed, short runs, about 35 minutes
+    python benchmarks/learning.py --quick --jobs 2                  # two runs at a time: about 20 minutes
     python benchmarks/learning.py --only offline --seeds 1 2 3 4 5
     python benchmarks/learning.py --alf-buffer ../shared/alf_buffers/pendulum_replay_buffer_from_sac
 
 Four questions, each a group of experiments (one script, its flags and one dataset):
 
     online             hybrid_sac.py without offline data
-    hybrid             hybrid_sac.py --offline-buffer-dir X: the shipped expert and mixed buffers (and --alf-buffer)
+    hybrid             hybrid_sac.py --offline-buffer-dir X: the shipped expert and mixed buffers (and --alf-buffer,
+                       also with --utd-ratio 2)
     offline            offline_bc.py and offline_cql.py (pure offline) on expert, medium, mixed and replay data
     offline_to_online  offline_cql.py on mixed data, online training from half the iterations on
 
@@ -83,7 +84,7 @@ class Mode:
 
 
 MODES = {"full": Mode("full", (1, 2, 3), 10_000, 20_000, 10_000, ()),
-         "quick": Mode("quick", (1,), 5_000, 5_000, 2_000, ("--cql-n-actions", "4"))}
+         "quick": Mode("quick", (1,), 5_000, 5_000, 3_000, ("--cql-n-actions", "4"))}
 
 
 @dataclass(frozen=True)
@@ -334,10 +335,12 @@ def report(questions: dict, seeds: list, mode_text: str, results_dir: Path, comm
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
-                        help="short runs, 1 seed unless --seeds (about 20 minutes on 2 cores; CQL is most of it)")
+                        help="short runs, 1 seed unless --seeds (about 35 minutes on 2 cores; CQL is most of it)")
     parser.add_argument("--seeds", type=int, nargs="+", help="default: 1 2 3 (full), 1 (--quick)")
     parser.add_argument("--only", nargs="+", choices=list(QUESTIONS), default=list(QUESTIONS),
                         help="run and report only these questions")
+    parser.add_argument("--experiments", nargs="+", metavar="NAME",
+                        help="run and report only the experiments whose names start with these (e.g. bc- sac-alf)")
     parser.add_argument("--alf-buffer", metavar="PATH", help="also run hybrid SAC with this ALF buffer file")
     parser.add_argument("--results-dir", type=Path, default=BENCH / "results")
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time (default 1)")
@@ -353,7 +356,12 @@ def main():
 
     mode = MODES["quick" if args.quick else "full"]
     seeds = args.seeds or list(mode.seeds)
-    questions = {q: exps for q, exps in plan(mode, args.iterations_scale, args.alf_buffer).items() if q in args.only}
+    questions = {q: [e for e in exps if not args.experiments or e.name.startswith(tuple(args.experiments))]
+                 for q, exps in plan(mode, args.iterations_scale, args.alf_buffer).items() if q in args.only}
+    questions = {q: exps for q, exps in questions.items() if exps}
+    if not questions:
+        parser.error(f"--experiments {' '.join(args.experiments)}: no experiment of --only {' '.join(args.only)} "
+                     "has such a name")
     mode_text = f"{mode.describe(args.iterations_scale)}; {args.threads} torch thread(s) per run, {args.jobs} run(s) at a time"
     print(f"{mode_text}; seeds {' '.join(map(str, seeds))}", flush=True)
 
