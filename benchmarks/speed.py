@@ -250,7 +250,8 @@ def main():
         table(["update", "eager ms", "compiled ms", "speed-up", "fraction of bmm GFLOP/s, compiled",
                "seconds to compile"], compiled_rows) if compiled_rows else "Not measured (--no-compile).",
         "The forward pass and losses are compiled (mode default); backward runs through the compiled graph; "
-        "the fused Adam step and the soft update stay eager. Seconds to compile: the first call.",
+        "the fused Adam step and the soft update stay eager. Seconds to compile: the first call (inductor keeps "
+        "compiled code in an on-disk cache, so only the first run on a machine takes up to a minute per update).",
         "## hybrid_sac.py online training loop (env step included)",
         table(["A1, A2 iterations", "train() seconds", "ms per iteration (steady state)", "iterations/s",
                "SAC update ms", "fraction of the iteration in the update"],
