@@ -108,7 +108,8 @@ class Args:
     """updates per iteration (update-to-data ratio; RLPD uses more than 1)"""
     compile: bool = False
     """torch.compile each part's forward pass and losses (train_step + calc_loss, and the offline pair):
-    faster updates after a minute or so of compiling, worth it for long runs; needs a C++ compiler"""
+    faster SAC updates after a minute or so of compiling (BC's update gains nothing: it is small);
+    needs a C++ compiler"""
     alpha: float = 0.2
     """the entropy coefficient (its initial value when autotune is on)"""
     autotune: bool = True
