@@ -1,6 +1,6 @@
 """How fast the scripts' updates and hybrid_sac.py's training loop run on this machine (CPU).
 
-    python benchmarks/speed.py                # about 3 minutes (2 to 3 more the first time: compiling)
+    python benchmarks/speed.py                # about 1.5 minutes (2 more the first time: compiling)
     python benchmarks/speed.py --quick        # fewer and shorter repetitions
     python benchmarks/speed.py --no-compile   # without the torch.compile measurements
     python benchmarks/speed.py --threads 1    # on a busy machine: see below
