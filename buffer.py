@@ -194,6 +194,14 @@ class OfflineBuffer:
         cat = lambda *xs: torch.cat(xs)[inverse]
         return Batch(*(tree_map_many(cat, [p[k] for p in parts]) for k in range(len(Batch._fields))))
 
+    def observation_mean_std(self):
+        """Per-dimension mean and standard deviation (plus 1e-3, so a constant dimension stays finite)
+        of the observations that start a transition, over all files. Array observations only."""
+        if not isinstance(self.files[0].rows.observation, torch.Tensor):
+            raise BufferError(f"{self.files[0].path}: observation statistics need array observations, not a dict")
+        observations = torch.cat([f.rows.observation.index_select(0, f.valid_rows).float() for f in self.files])
+        return observations.mean(0), observations.std(0, correction=0) + 1e-3
+
     def check_spaces(self, observation_space, action_space):
         """Raise BufferError unless the buffer's shapes are the env's."""
         want_obs, want_act = space_shape(observation_space), space_shape(action_space)

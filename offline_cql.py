@@ -74,9 +74,13 @@ class Args:
     """weight of the CQL regularizer. The CQL paper's min_q_weight for MuJoCo is 5.0 (CORL: 10.0), but
     on Pendulum, where one step's action moves Q little, 5.0 makes the policy copy the data's
     action density: on the mixed buffer it scored 36, as BC does, where 0.2 scores 96 (3 seeds, quick
-    benchmark); on the expert and medium buffers neither works (see the benchmarks)"""
+    benchmark); on the expert buffer neither learns (see the benchmarks)"""
     cql_n_actions: int = 10
     """actions sampled per state from each proposal: uniform, the policy at s, the policy at s'"""
+    normalize_observations: bool = True
+    """standardize the observations of actor and critics with the offline data's mean and std, as
+    CORL's CQL does (Pendulum's angular velocity spans [-8, 8], the rest [-1, 1]); see the benchmarks
+    for what it changes"""
     cql_temperature: float = 1.0
     """temperature of the logsumexp over sampled actions"""
     cql_target_action_gap: float = -1.0
@@ -155,9 +159,12 @@ class Actor(nn.Module):
                                    nn.Linear(hidden_dim, hidden_dim), nn.ReLU())
         self.fc_mean = nn.Linear(hidden_dim, act_dim)
         self.fc_logstd = nn.Linear(hidden_dim, act_dim)
+        # set from the offline data when normalize_observations; saved with the weights and in policy.pt
+        self.register_buffer("obs_mean", torch.zeros(obs_dim))
+        self.register_buffer("obs_std", torch.ones(obs_dim))
 
     def forward(self, obs):
-        h = self.trunk(obs)
+        h = self.trunk((obs - self.obs_mean) / self.obs_std)
         log_std = torch.tanh(self.fc_logstd(h))
         log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (log_std + 1)
         return self.fc_mean(h), log_std
@@ -197,11 +204,13 @@ class Critics(nn.Module):
             self.weights.append(nn.Parameter(torch.empty(num_critics, fan_in, fan_out).uniform_(-bound, bound)))
             self.biases.append(nn.Parameter(torch.empty(num_critics, 1, fan_out).uniform_(-bound, bound)))
         self.layer_norm = layer_norm
+        self.register_buffer("obs_mean", torch.zeros(obs_dim))
+        self.register_buffer("obs_std", torch.ones(obs_dim))
 
     def forward(self, obs, action, detach=False):
         """Q-values [num_critics, B]. detach=True: gradients reach the action, not the weights
         (for the actor loss)."""
-        x = torch.cat([obs, action], -1).expand(len(self.weights[0]), -1, -1)
+        x = torch.cat([(obs - self.obs_mean) / self.obs_std, action], -1).expand(len(self.weights[0]), -1, -1)
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
             if detach:
                 w, b = w.detach(), b.detach()
@@ -364,6 +373,11 @@ def train(args: Args):
         offline = buffer.load_offline_buffer(args.offline_buffer_dir, args.offline_buffer_length)
         offline.check_spaces(obs_space, act_space)
     agent = Agent(obs_dim, act_dim, args)
+    if offline is not None and args.normalize_observations:
+        obs_mean, obs_std = offline.observation_mean_std()
+        for net in (agent.actor, agent.qf, agent.qf_target):
+            net.obs_mean.copy_(obs_mean)
+            net.obs_std.copy_(obs_std)
     optimizer = torch.optim.Adam([
         {"params": agent.actor.parameters(), "lr": args.policy_lr},
         {"params": list(agent.qf.parameters()) + [agent.log_alpha, agent.log_cql_multiplier], "lr": args.q_lr}],

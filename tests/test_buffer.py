@@ -153,6 +153,22 @@ def test_several_files_sample_from_all(tmp_path, alf_buffer_path):
     assert abs(from_ours / 4000 - share) < 0.03
 
 
+
+def test_observation_statistics_cover_every_transition_of_every_file(tmp_path):
+    """Rows 0-3 of each file start a transition (row 4 is LAST): dimension 0 holds 0..3 in one file
+    and 4..7 in the other, dimension 1 twice that, dimension 2 is constant."""
+    paths = []
+    for i, offset in enumerate([0.0, 4.0]):
+        fields = good_fields()
+        t = torch.arange(5.0)
+        fields["time_step|observation"] = torch.stack([t + offset, 2 * (t + offset), torch.full((5,), 7.0)], -1)[None]
+        paths.append(save_fields(tmp_path / f"f{i}", fields))
+    mean, std = buffer.load_offline_buffer(paths).observation_mean_std()
+    assert torch.allclose(mean, torch.tensor([3.5, 7.0, 7.0]))
+    # population std of 0..7 is sqrt(5.25); a constant dimension gets the 1e-3 floor
+    assert torch.allclose(std, torch.tensor([5.25**0.5, 2 * 5.25**0.5, 0.0]) + 1e-3)
+
+
 def dict_obs_file(path):
     E, T = 2, 6
     st = torch.tensor([[FIRST, MID, MID, LAST, FIRST, MID]] * E, dtype=torch.int32)

@@ -114,6 +114,24 @@ def test_cql_lagrange_multiplier_moves(tmp_path):
     assert not torch.equal(initial.log_cql_multiplier, agent.log_cql_multiplier)
 
 
+
+@pytest.mark.parametrize("normalize", [True, False])
+def test_cql_standardizes_observations_with_the_buffers_statistics(tmp_path, normalize):
+    _, agent, run_dir = run(offline_cql, tmp_path, num_iterations=20, eval_interval=20, cql_n_actions=2,
+                            normalize_observations=normalize)
+    if normalize:
+        mean, std = buffer.load_offline_buffer(EXPERT).observation_mean_std()
+    else:
+        mean, std = torch.zeros(3), torch.ones(3)
+    for net in (agent.actor, agent.qf, agent.qf_target):
+        assert torch.equal(net.obs_mean, mean) and torch.equal(net.obs_std, std)
+    # policy.pt standardizes too: it maps raw observations to the actor's action
+    obs = torch.tensor([[-1.0, 0.0, 6.0], [0.9, 0.4, -2.0]])
+    with torch.no_grad():
+        expected = torch.tanh(agent.actor.fc_mean(agent.actor.trunk((obs - mean) / std)))
+    assert torch.allclose(torch.export.load(run_dir / "policy.pt").module()(obs), expected, atol=1e-6)
+
+
 @pytest.mark.parametrize("script", ["offline_bc.py", "offline_cql.py"])
 def test_mismatched_buffer_is_one_line_and_exit_2(tmp_path, script):
     result = subprocess.run([sys.executable, str(ROOT / script), "--env-id", "MountainCarContinuous-v0",
