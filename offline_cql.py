@@ -402,7 +402,8 @@ def train(args: Args):
         start_iteration = max(found)
         ckpt = torch.load(found[start_iteration], weights_only=True)
         saved = ckpt["args"]
-        for name in ("env_id", "num_envs", "hidden_dim", "num_critics", "critic_layer_norm", "buffer_size"):
+        for name in ("env_id", "num_envs", "hidden_dim", "num_critics", "critic_layer_norm", "buffer_size",
+                     "normalize_observations"):
             if saved[name] != getattr(args, name):
                 raise UsageError(f"{found[start_iteration]}: was written with --{name.replace('_', '-')} "
                                          f"{saved[name]}, this run has {getattr(args, name)}")

@@ -153,7 +153,6 @@ def test_several_files_sample_from_all(tmp_path, alf_buffer_path):
     assert abs(from_ours / 4000 - share) < 0.03
 
 
-
 def test_observation_statistics_cover_every_transition_of_every_file(tmp_path):
     """Rows 0-3 of each file start a transition (row 4 is LAST): dimension 0 holds 0..3 in one file
     and 4..7 in the other, dimension 1 twice that, dimension 2 is constant."""

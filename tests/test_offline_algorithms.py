@@ -114,7 +114,6 @@ def test_cql_lagrange_multiplier_moves(tmp_path):
     assert not torch.equal(initial.log_cql_multiplier, agent.log_cql_multiplier)
 
 
-
 @pytest.mark.parametrize("normalize", [True, False])
 def test_cql_standardizes_observations_with_the_buffers_statistics(tmp_path, normalize):
     _, agent, run_dir = run(offline_cql, tmp_path, num_iterations=20, eval_interval=20, cql_n_actions=2,
@@ -130,6 +129,13 @@ def test_cql_standardizes_observations_with_the_buffers_statistics(tmp_path, nor
     with torch.no_grad():
         expected = torch.tanh(agent.actor.fc_mean(agent.actor.trunk((obs - mean) / std)))
     assert torch.allclose(torch.export.load(run_dir / "policy.pt").module()(obs), expected, atol=1e-6)
+
+
+def test_cql_resume_refuses_other_observation_standardization(tmp_path):
+    run(offline_cql, tmp_path, num_iterations=10, eval_interval=10, cql_n_actions=2)
+    with pytest.raises(offline_cql.UsageError, match="--normalize-observations True, this run has False"):
+        run(offline_cql, tmp_path, num_iterations=20, eval_interval=10, cql_n_actions=2,
+            normalize_observations=False, resume=str(tmp_path / "run"))
 
 
 @pytest.mark.parametrize("script", ["offline_bc.py", "offline_cql.py"])
