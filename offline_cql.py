@@ -73,8 +73,8 @@ class Args:
     cql_alpha: float = 0.2
     """weight of the CQL regularizer. The CQL paper's min_q_weight for MuJoCo is 5.0 (CORL: 10.0), but
     on Pendulum, where one step's action moves Q little, 5.0 makes the policy copy the data's
-    action density: on the mixed buffer it scored 36, as BC does, where 0.2 scored 96 (3 seeds, quick
-    benchmark, observations not standardized); on the expert buffer neither learns (see the benchmarks)"""
+    action density: on the mixed buffer it scored 36, as BC does (observations not standardized), where
+    0.2 scores 95 (3 seeds, quick benchmark); on the expert buffer neither learns (see the benchmarks)"""
     cql_n_actions: int = 10
     """actions sampled per state from each proposal: uniform, the policy at s, the policy at s'"""
     normalize_observations: bool = True
