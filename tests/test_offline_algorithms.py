@@ -71,12 +71,13 @@ def test_offline_to_online_trains_the_critic_online(module, tmp_path, monkeypatc
     assert changed(initial.qf, agent.qf) and changed(initial.actor, agent.actor)
 
 
-@pytest.mark.parametrize("bc_loss, iterations", [("nll", 5000), ("mse", 2500)])
+@pytest.mark.parametrize("bc_loss, iterations", [("nll", 2000), ("mse", 1500)])
 def test_bc_learns_from_the_expert_buffer(tmp_path, bc_loss, iterations):
-    """An untrained or broken policy scores below 0 (random); the expert scores 100."""
+    """An untrained or broken policy scores below 0 (random); the expert scores 100. Measured in these
+    settings, seeds 1 to 3: nll 98.4, 96.2, 95.3; mse 98.4, 96.8, 95.4 (the test runs seed 1)."""
     _, _, run_dir = run(offline_bc, tmp_path, hidden_dim=256, batch_size=256, bc_loss=bc_loss,
                         num_iterations=iterations, eval_interval=iterations, eval_episodes=10)
-    assert last_eval(run_dir)["normalized_score"] > 85
+    assert last_eval(run_dir)["normalized_score"] > 90
 
 
 def test_cql_learns_from_the_mixed_buffer(tmp_path):
@@ -114,10 +115,12 @@ def test_cql_lagrange_multiplier_moves(tmp_path):
     assert not torch.equal(initial.log_cql_multiplier, agent.log_cql_multiplier)
 
 
+@pytest.mark.parametrize("module", [offline_bc, offline_cql], ids=["bc", "cql"])
 @pytest.mark.parametrize("normalize", [True, False])
-def test_cql_standardizes_observations_with_the_buffers_statistics(tmp_path, normalize):
-    _, agent, run_dir = run(offline_cql, tmp_path, num_iterations=20, eval_interval=20, cql_n_actions=2,
-                            normalize_observations=normalize)
+def test_observations_are_standardized_with_the_buffers_statistics(tmp_path, module, normalize):
+    extra = {"cql_n_actions": 2} if module is offline_cql else {}
+    _, agent, run_dir = run(module, tmp_path, num_iterations=20, eval_interval=20, normalize_observations=normalize,
+                            **extra)
     if normalize:
         mean, std = buffer.load_offline_buffer(EXPERT).observation_mean_std()
     else:
@@ -131,11 +134,13 @@ def test_cql_standardizes_observations_with_the_buffers_statistics(tmp_path, nor
     assert torch.allclose(torch.export.load(run_dir / "policy.pt").module()(obs), expected, atol=1e-6)
 
 
-def test_cql_resume_refuses_other_observation_standardization(tmp_path):
-    run(offline_cql, tmp_path, num_iterations=10, eval_interval=10, cql_n_actions=2)
-    with pytest.raises(offline_cql.UsageError, match="--normalize-observations True, this run has False"):
-        run(offline_cql, tmp_path, num_iterations=20, eval_interval=10, cql_n_actions=2,
-            normalize_observations=False, resume=str(tmp_path / "run"))
+@pytest.mark.parametrize("module", [offline_bc, offline_cql], ids=["bc", "cql"])
+def test_resume_refuses_other_observation_standardization(tmp_path, module):
+    extra = {"cql_n_actions": 2} if module is offline_cql else {}
+    run(module, tmp_path, num_iterations=10, eval_interval=10, **extra)
+    with pytest.raises(module.UsageError, match="--normalize-observations True, this run has False"):
+        run(module, tmp_path, num_iterations=20, eval_interval=10, normalize_observations=False,
+            resume=str(tmp_path / "run"), **extra)
 
 
 @pytest.mark.parametrize("script", ["offline_bc.py", "offline_cql.py"])
