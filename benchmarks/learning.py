@@ -28,6 +28,7 @@ data/pendulum_expert for every run (the replay dataset and the online runs have 
 """
 
 import argparse
+import hashlib
 import json
 import os
 import shlex
@@ -191,18 +192,28 @@ class RunFailed(Exception):
     pass
 
 
+def code_sha256(script: str) -> str:
+    """What a run's code is: the script it runs and buffer.py, which every script imports."""
+    digest = hashlib.sha256()
+    for path in (ROOT / script, ROOT / "buffer.py"):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def ensure(command: list, out_dir: Path, finished, label: str, threads: int):
     """Run `python <command>` from the repository root (torch with `threads` threads) unless out_dir
-    already holds a finished run of exactly this command; a stale or unfinished out_dir is deleted first."""
-    stamp = out_dir / "benchmark_command.json"
-    if stamp.exists() and json.loads(stamp.read_text()) == command and finished():
+    already holds a finished run of exactly this command and code; a stale or unfinished out_dir is
+    deleted first."""
+    stamp_path = out_dir / "benchmark_command.json"
+    stamp = {"command": command, "code_sha256": code_sha256(command[0])}
+    if stamp_path.exists() and json.loads(stamp_path.read_text()) == stamp and finished():
         print(f"{label}: done already, skipped", flush=True)
         return
     if out_dir.exists():
-        print(f"{label}: unfinished or made by another command, deleting {rel(out_dir)}", flush=True)
+        print(f"{label}: unfinished or made by another command or code, deleting {rel(out_dir)}", flush=True)
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
-    stamp.write_text(json.dumps(command))
+    stamp_path.write_text(json.dumps(stamp))
     print(f"{label}: python {shlex.join(command)}", flush=True)
     start = time.time()
     log = out_dir / "benchmark.log"
