@@ -226,7 +226,7 @@ class _OfflineFile:
 
     def __init__(self, path: Path, max_length: Optional[int] = None):
         self.path = path
-        checkpoint = _load_checkpoint(path)
+        checkpoint = load_checkpoint(path)
         if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("algorithm"), dict):
             raise BufferError(f"{path}: not a replay-buffer checkpoint (expected a dict with key 'algorithm')")
         self.meta = checkpoint.get("meta") or None
@@ -300,8 +300,9 @@ class _OfflineFile:
         return self.rows.batch(self.valid_rows[index])
 
 
-def _load_checkpoint(path: Path):
-    """torch.load that never runs code from the file and turns every failure into a BufferError."""
+def load_checkpoint(path: Path):
+    """torch.load that never runs code from the file and turns every failure into a BufferError
+    (buffer files, and the scripts' checkpoints when they resume)."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except pickle.UnpicklingError as e:

@@ -379,20 +379,26 @@ def train(args: Args):
         if not found:
             raise UsageError(f"{run_dir}: no checkpoint ckpt-<iteration> under train/algorithm/ to resume from")
         start_iteration = max(found)
-        ckpt = torch.load(found[start_iteration], weights_only=True)
+        ckpt_file = found[start_iteration]
+        ckpt = buffer.load_checkpoint(ckpt_file)
+        if not isinstance(ckpt, dict) or not {"args", "agent", "optimizer", "torch_rng", "env_steps"} <= ckpt.keys():
+            raise UsageError(f"{ckpt_file}: not a checkpoint written by this script")
         saved = ckpt["args"]
         for name in ("env_id", "num_envs", "hidden_dim", "num_critics", "critic_layer_norm", "buffer_size",
                      "normalize_observations"):
-            if saved[name] != getattr(args, name):
-                raise UsageError(f"{found[start_iteration]}: was written with --{name.replace('_', '-')} "
-                                         f"{saved[name]}, this run has {getattr(args, name)}")
-        agent.load_state_dict(ckpt["agent"])
-        optimizer.load_state_dict(ckpt["optimizer"])
+            if saved.get(name) != getattr(args, name):
+                raise UsageError(f"{ckpt_file}: was written with --{name.replace('_', '-')} "
+                                 f"{saved.get(name)}, this run has {getattr(args, name)}")
+        try:
+            agent.load_state_dict(ckpt["agent"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+        except (RuntimeError, ValueError) as e:  # another script's networks, or an older version's
+            raise UsageError(f"{ckpt_file}: does not fit this script's networks: {' '.join(str(e).split())}") from None
         torch.set_rng_state(ckpt["torch_rng"])
         env_steps = ckpt["env_steps"]
         buffer_file = ckpt_dir / f"ckpt-{start_iteration}-replay_buffer"
         if buffer_file.exists():
-            rb.load_state_dict(torch.load(buffer_file, weights_only=True), buffer_file)
+            rb.load_state_dict(buffer.load_checkpoint(buffer_file), buffer_file)
             rb.end_episodes()  # the envs restart below: no transition may join the old and new episode
         eval_log = run_dir / "eval.jsonl"
         if eval_log.exists():  # evaluations after the checkpoint are done again

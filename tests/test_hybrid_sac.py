@@ -176,6 +176,32 @@ def test_policy_file_runs_without_the_script(tmp_path):
     assert result.stdout.strip() == "ok", result.stderr
 
 
+def break_truncate(ckpt_file):
+    ckpt_file.write_bytes(ckpt_file.read_bytes()[:500])
+
+
+def break_other_file(ckpt_file):
+    torch.save({"weights": torch.zeros(3)}, ckpt_file)
+
+
+def break_networks(ckpt_file):  # as an older version's checkpoint, without one of today's tensors
+    ckpt = torch.load(ckpt_file, weights_only=True)
+    del ckpt["agent"]["actor.fc_mean.bias"]
+    torch.save(ckpt, ckpt_file)
+
+
+@pytest.mark.parametrize("damage, message", [
+    (break_truncate, r"ckpt-20: not a torch checkpoint \(zip\) or truncated"),
+    (break_other_file, "ckpt-20: not a checkpoint written by this script"),
+    (break_networks, 'ckpt-20: does not fit this script\'s networks: .*Missing key.*"actor.fc_mean.bias"'),
+])
+def test_resume_from_a_damaged_checkpoint_is_one_clear_error(tmp_path, damage, message):
+    hybrid_sac.train(small_args(tmp_path, num_iterations=20, eval_interval=20, checkpoint_interval=20))
+    damage(tmp_path / "run" / "train" / "algorithm" / "ckpt-20")
+    with pytest.raises((hybrid_sac.UsageError, buffer.BufferError), match=message):
+        hybrid_sac.train(small_args(tmp_path, num_iterations=30, eval_interval=10, resume=str(tmp_path / "run")))
+
+
 def run_script(*args, cwd):
     return subprocess.run([sys.executable, str(ROOT / "hybrid_sac.py"), *map(str, args)],
                           capture_output=True, text=True, cwd=cwd, timeout=300)

@@ -151,3 +151,14 @@ def test_mismatched_buffer_is_one_line_and_exit_2(tmp_path, script):
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "holds observations of shape (3,), the env's are (2,)" in lines[0]
+
+
+def test_cql_resume_from_a_checkpoint_older_than_standardization_is_one_clear_error(tmp_path):
+    run(offline_cql, tmp_path, num_iterations=10, eval_interval=10, cql_n_actions=2)
+    ckpt_file = tmp_path / "run" / "train" / "algorithm" / "ckpt-10"
+    ckpt = torch.load(ckpt_file, weights_only=True)
+    del ckpt["args"]["normalize_observations"]
+    ckpt["agent"] = {k: v for k, v in ckpt["agent"].items() if not k.endswith(("obs_mean", "obs_std"))}
+    torch.save(ckpt, ckpt_file)
+    with pytest.raises(offline_cql.UsageError, match="ckpt-10: was written with --normalize-observations None"):
+        run(offline_cql, tmp_path, num_iterations=20, eval_interval=10, cql_n_actions=2, resume=str(tmp_path / "run"))
