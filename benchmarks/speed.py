@@ -258,7 +258,9 @@ def main():
               [[f"{a1:,}, {a2:,}", f"{t1:.1f}, {t2:.1f}", f"{per_iteration * 1e3:.2f}", f"{1 / per_iteration:,.0f}",
                 f"{sac_update_seconds * 1e3:.2f}", f"{sac_update_seconds / per_iteration:.0%}"]]),
         "Per iteration: (time(A2) - time(A1)) / (A2 - A1), learning_starts 256, so every iteration counted "
-        "steps the env, adds to the replay buffer, samples a batch and updates.",
+        "steps the env, adds to the replay buffer, samples a batch and updates."
+        + (" A fraction above 100% cannot be: the machine's load changed between the measurements; run again "
+           "when it is idle." if sac_update_seconds > per_iteration else ""),
         "## d3rlpy",
         d3rlpy_line,
     ]) + "\n"
