@@ -65,6 +65,10 @@ class Args:
     above num_iterations: pure offline training"""
     rl_train_every_update_steps: int = 1
     """train the online part every this many iterations (the offline part trains at every one)"""
+    normalize_observations: bool = False
+    """standardize the observations of actor and critics with the offline data's mean and std (with
+    --offline-buffer-dir). Off here: in hybrid training most observations come from the env, which
+    the offline data need not describe (ALF's file: 600 rows of balancing); the offline scripts turn it on"""
 
     # SAC
     buffer_size: int = 1_000_000
@@ -138,9 +142,12 @@ class Actor(nn.Module):
                                    nn.Linear(hidden_dim, hidden_dim), nn.ReLU())
         self.fc_mean = nn.Linear(hidden_dim, act_dim)
         self.fc_logstd = nn.Linear(hidden_dim, act_dim)
+        # set from the offline data when normalize_observations; saved with the weights and in policy.pt
+        self.register_buffer("obs_mean", torch.zeros(obs_dim))
+        self.register_buffer("obs_std", torch.ones(obs_dim))
 
     def forward(self, obs):
-        h = self.trunk(obs)
+        h = self.trunk((obs - self.obs_mean) / self.obs_std)
         log_std = torch.tanh(self.fc_logstd(h))
         log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (log_std + 1)
         return self.fc_mean(h), log_std
@@ -180,11 +187,13 @@ class Critics(nn.Module):
             self.weights.append(nn.Parameter(torch.empty(num_critics, fan_in, fan_out).uniform_(-bound, bound)))
             self.biases.append(nn.Parameter(torch.empty(num_critics, 1, fan_out).uniform_(-bound, bound)))
         self.layer_norm = layer_norm
+        self.register_buffer("obs_mean", torch.zeros(obs_dim))
+        self.register_buffer("obs_std", torch.ones(obs_dim))
 
     def forward(self, obs, action, detach=False):
         """Q-values [num_critics, B]. detach=True: gradients reach the action, not the weights
         (for the actor loss)."""
-        x = torch.cat([obs, action], -1).expand(len(self.weights[0]), -1, -1)
+        x = torch.cat([(obs - self.obs_mean) / self.obs_std, action], -1).expand(len(self.weights[0]), -1, -1)
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
             if detach:
                 w, b = w.detach(), b.detach()
@@ -316,6 +325,11 @@ def train(args: Args):
         offline = buffer.load_offline_buffer(args.offline_buffer_dir, args.offline_buffer_length)
         offline.check_spaces(obs_space, act_space)
     agent = Agent(obs_dim, act_dim, args)
+    if offline is not None and args.normalize_observations:
+        obs_mean, obs_std = offline.observation_mean_std()
+        for net in (agent.actor, agent.qf, agent.qf_target):
+            net.obs_mean.copy_(obs_mean)
+            net.obs_std.copy_(obs_std)
     optimizer = torch.optim.Adam([
         {"params": agent.actor.parameters(), "lr": args.policy_lr},
         {"params": list(agent.qf.parameters()) + [agent.log_alpha], "lr": args.q_lr}], fused=True)
@@ -342,7 +356,8 @@ def train(args: Args):
         if not isinstance(ckpt, dict) or not {"args", "agent", "optimizer", "torch_rng", "env_steps"} <= ckpt.keys():
             raise UsageError(f"{ckpt_file}: not a checkpoint written by this script")
         saved = ckpt["args"]
-        for name in ("env_id", "num_envs", "hidden_dim", "num_critics", "critic_layer_norm", "buffer_size"):
+        for name in ("env_id", "num_envs", "hidden_dim", "num_critics", "critic_layer_norm", "buffer_size",
+                     "normalize_observations"):
             if saved.get(name) != getattr(args, name):
                 raise UsageError(f"{ckpt_file}: was written with --{name.replace('_', '-')} "
                                  f"{saved.get(name)}, this run has {getattr(args, name)}")

@@ -68,6 +68,10 @@ class Args:
     above num_iterations (the default): pure offline training"""
     rl_train_every_update_steps: int = 1
     """train the online part every this many iterations (the offline part trains at every one)"""
+    normalize_observations: bool = True
+    """standardize the observations of actor and critics with the offline data's mean and std
+    (Pendulum's angular velocity spans [-8, 8], the rest [-1, 1]); on the expert buffer BC's return
+    then first reaches -200 at about iteration 1,250 instead of 4,000 (see the benchmarks)"""
 
     # behavior cloning
     bc_loss: Literal["nll", "mse"] = "nll"
@@ -79,10 +83,6 @@ class Args:
     """beta-NLL (Seitzer et al. 2022): each sample's NLL is weighted by std^(2 beta), held constant;
     0 is plain NLL (ALF's). Plain NLL lets the policy widen its std where the expert's actions
     saturate at +-1 instead of moving its mean there; on Pendulum it then never learns the swing-up"""
-    normalize_observations: bool = True
-    """standardize the observations of actor and critics with the offline data's mean and std
-    (Pendulum's angular velocity spans [-8, 8], the rest [-1, 1]); on the expert buffer BC's return
-    then first reaches -200 at about iteration 1,250 instead of 4,000 (see the benchmarks)"""
 
     # SAC (the online part)
     buffer_size: int = 1_000_000

@@ -68,6 +68,10 @@ class Args:
     above num_iterations (the default): pure offline training"""
     rl_train_every_update_steps: int = 1
     """train the online part every this many iterations (the offline part trains at every one)"""
+    normalize_observations: bool = True
+    """standardize the observations of actor and critics with the offline data's mean and std, as
+    CORL's CQL does (Pendulum's angular velocity spans [-8, 8], the rest [-1, 1]); see the benchmarks
+    for what it changes"""
 
     # conservative Q-learning (defaults: the CQL paper's and CORL's, except cql_alpha)
     cql_alpha: float = 0.2
@@ -77,10 +81,6 @@ class Args:
     0.2 scores 95 (3 seeds, quick benchmark); on the expert buffer neither learns (see the benchmarks)"""
     cql_n_actions: int = 10
     """actions sampled per state from each proposal: uniform, the policy at s, the policy at s'"""
-    normalize_observations: bool = True
-    """standardize the observations of actor and critics with the offline data's mean and std, as
-    CORL's CQL does (Pendulum's angular velocity spans [-8, 8], the rest [-1, 1]); see the benchmarks
-    for what it changes"""
     cql_temperature: float = 1.0
     """temperature of the logsumexp over sampled actions"""
     cql_target_action_gap: float = -1.0

@@ -31,7 +31,7 @@ def recorder(monkeypatch):
 
     def record_init(self, *a, **k):
         init(self, *a, **k)
-        rec["initial_qf"].append(copy.deepcopy(self.qf.state_dict()))
+        rec["initial_qf"].append(copy.deepcopy(dict(self.qf.named_parameters())))
 
     def count(name, cls):
         sample = cls.sample
@@ -60,7 +60,7 @@ def recorder(monkeypatch):
 
 def critics_changed(rec, agent):
     return all(not torch.equal(before, after) for before, after in
-               zip(rec["initial_qf"][-1].values(), agent.qf.state_dict().values()))
+               zip(rec["initial_qf"][-1].values(), agent.qf.parameters()))
 
 
 def eval_lines(run_dir):

@@ -1,6 +1,7 @@
 """offline_bc.py and offline_cql.py: every mode reaches gradient steps, BC learns from the shipped
 expert buffer, CQL from the shipped mixed one, and the CQL regularizer pushes Q down on actions the
-buffer does not hold."""
+buffer does not hold. All three scripts standardize observations with the offline data's statistics
+when asked (the offline ones by default), and resume refuses a run that differs there."""
 import copy
 import json
 import subprocess
@@ -115,7 +116,7 @@ def test_cql_lagrange_multiplier_moves(tmp_path):
     assert not torch.equal(initial.log_cql_multiplier, agent.log_cql_multiplier)
 
 
-@pytest.mark.parametrize("module", [offline_bc, offline_cql], ids=["bc", "cql"])
+@pytest.mark.parametrize("module", [hybrid_sac, offline_bc, offline_cql], ids=["sac", "bc", "cql"])
 @pytest.mark.parametrize("normalize", [True, False])
 def test_observations_are_standardized_with_the_buffers_statistics(tmp_path, module, normalize):
     extra = {"cql_n_actions": 2} if module is offline_cql else {}
@@ -134,10 +135,10 @@ def test_observations_are_standardized_with_the_buffers_statistics(tmp_path, mod
     assert torch.allclose(torch.export.load(run_dir / "policy.pt").module()(obs), expected, atol=1e-6)
 
 
-@pytest.mark.parametrize("module", [offline_bc, offline_cql], ids=["bc", "cql"])
+@pytest.mark.parametrize("module", [hybrid_sac, offline_bc, offline_cql], ids=["sac", "bc", "cql"])
 def test_resume_refuses_other_observation_standardization(tmp_path, module):
     extra = {"cql_n_actions": 2} if module is offline_cql else {}
-    run(module, tmp_path, num_iterations=10, eval_interval=10, **extra)
+    run(module, tmp_path, num_iterations=10, eval_interval=10, normalize_observations=True, **extra)
     with pytest.raises(module.UsageError, match="--normalize-observations True, this run has False"):
         run(module, tmp_path, num_iterations=20, eval_interval=10, normalize_observations=False,
             resume=str(tmp_path / "run"), **extra)
