@@ -296,6 +296,9 @@ def check_args(args: Args):
     if args.offline_buffer_dir is None and args.rl_train_after_update_steps >= args.num_iterations:
         problems.append("pure offline training (--rl-train-after-update-steps >= --num-iterations) "
                         "needs --offline-buffer-dir")
+    if args.offline_buffer_dir is None and args.normalize_observations:
+        problems.append("--normalize-observations uses the offline data's statistics: needs --offline-buffer-dir "
+                        "(or --no-normalize-observations)")
     if problems:
         raise UsageError(problems[0])
 

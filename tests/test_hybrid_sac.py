@@ -222,6 +222,7 @@ def test_mismatched_buffer_is_one_line_and_exit_2(tmp_path, pendulum_buffer):
     (["--rl-train-after-update-steps", "100"], "needs --offline-buffer-dir"),
     (["--resume", "no_run_here"], "no_run_here: no checkpoint"),
     (["--env-id", "NoSuchEnv-v0"], "--env-id NoSuchEnv-v0: cannot make this env"),
+    (["--normalize-observations"], "--normalize-observations uses the offline data's statistics: needs --offline"),
 ])
 def test_bad_flags_are_one_line_and_exit_2(tmp_path, flags, message):
     result = run_script("--num-iterations", "5", *flags, cwd=tmp_path)
