@@ -1,10 +1,15 @@
-"""benchmarks/learning.py reuses a finished run only while its command and its code are unchanged."""
+"""benchmarks/learning.py reuses a finished run only while its command and its code are unchanged;
+benchmarks/cql_diagnosis.py reads a run of offline_cql.py."""
+import subprocess
 import sys
 
+import offline_cql
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import learning  # noqa: E402
+
+EXPERT = ROOT / "data" / "pendulum_expert"
 
 FAKE_TRAINING = """import json, pathlib, sys
 out_dir = pathlib.Path(sys.argv[1])
@@ -31,3 +36,28 @@ def test_a_finished_run_is_made_again_when_its_command_or_code_changes(tmp_path)
     assert ensure("--another-flag") == 3
     (out_dir / "eval.jsonl").write_text("")  # unfinished
     assert ensure("--another-flag") == 4
+
+
+def diagnose(*args):
+    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / "cql_diagnosis.py"), *map(str, args)],
+                          capture_output=True, text=True, cwd=ROOT)
+
+
+def test_cql_diagnosis_reads_a_run_and_prints_both_tables(tmp_path):
+    run_dir = tmp_path / "run"
+    offline_cql.train(offline_cql.Args(run_dir=str(run_dir), offline_buffer_dir=[str(EXPERT)], num_iterations=30,
+                                       hidden_dim=32, batch_size=32, eval_episodes=1, cql_n_actions=2))
+    result = diagnose(run_dir, EXPERT, "--states", 200, "--episodes", 2)
+    assert result.returncode == 0, result.stderr
+    table_rows = [line.split("|")[1:-1] for line in result.stdout.splitlines() if line.startswith("| ")]
+    data_rows = [row for row in table_rows if row[0].strip().startswith(("full torque", "other"))]
+    episode_rows = [row for row in table_rows if row[0].strip().isdigit()]
+    assert sum(int(row[1]) for row in data_rows) == 200
+    assert len(episode_rows) == 2
+    assert all(-16.3 * 200 <= float(row[1]) <= 0 for row in episode_rows)  # Pendulum's reward is in [-16.3, 0]
+
+
+def test_cql_diagnosis_without_a_checkpoint_says_so(tmp_path):
+    result = diagnose(tmp_path, EXPERT)
+    assert result.returncode != 0
+    assert f"{tmp_path}: no checkpoint" in result.stderr

@@ -1,0 +1,127 @@
+"""Where an offline_cql.py policy on Pendulum-v1 leaves its data: the critic on the data's states, and
+the policy's own episodes.
+
+    python benchmarks/cql_diagnosis.py benchmarks/runs/offline/cql-expert/seed1 data/pendulum_expert
+
+Reads the run's newest checkpoint and the offline data it trained on, and prints two tables.
+
+On the data's states (a sample), split into full-torque rows (|action| > 0.99: the scripted expert
+pumping energy in or out during the swing-up) and the others (balancing near the top):
+- |actor - data|: the deterministic action's distance from the data's action;
+- |argmax Q - data|: the same for the action that maximizes the critics' minimum over a grid of 81
+  actions in [-1, 1] (the action the actor is pushed towards);
+- argmax Q's sign differs: how often that action pushes the other way than the data's (on the
+  full-torque rows only: there it means the critic prefers the other full torque);
+- Q range: max minus min of Q over that grid (how much the critic says the action matters).
+
+On the policy's episodes (deterministic actions, as the evaluations): the return; the largest
+pendulum energy E = speed^2 / 2 + 15 cos(theta) (15 at rest upright; collect.py's expert pumps towards
+it), against the largest in the data; the share of steps in the expert's balancing zone (within 0.5
+rad of the top); and, on the other steps, how often the torque's sign differs from the expert's.
+"""
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+import buffer  # noqa: E402
+import offline_cql  # noqa: E402
+from collect import pendulum_expert  # noqa: E402
+
+
+def energy(obs):
+    return 0.5 * obs[..., 2] ** 2 + 15.0 * obs[..., 0]
+
+
+def load_agent(run_dir: Path):
+    found = offline_cql.checkpoint_paths(run_dir)
+    if not found:
+        sys.exit(f"{run_dir}: no checkpoint under train/algorithm/")
+    ckpt = buffer.load_checkpoint(found[max(found)])
+    fields = offline_cql.Args.__dataclass_fields__
+    args = offline_cql.Args(**{k: v for k, v in ckpt["args"].items() if k in fields})
+    if args.env_id != "Pendulum-v1":
+        sys.exit(f"{run_dir}: trained on {args.env_id}; this diagnosis knows Pendulum-v1 only")
+    agent = offline_cql.Agent(3, 1, args)
+    agent.load_state_dict(ckpt["agent"])
+    return agent, max(found)
+
+
+@torch.no_grad()
+def on_data_states(agent, batch):
+    obs, action = batch.observation, batch.action[:, 0]
+    grid = torch.linspace(-1, 1, 81)
+    q = agent.qf(obs.repeat_interleave(len(grid), 0), grid.repeat(len(obs))[:, None]).min(0).values
+    q = q.view(len(obs), len(grid))
+    actor = agent.actor.act(obs)[:, 0]
+    full_torque = action.abs() > 0.99
+    rows = []
+    for name, rows_of in (("full torque (mostly swing-up)", full_torque), ("other (mostly balancing)", ~full_torque)):
+        rows.append((name, int(rows_of.sum()), (actor - action)[rows_of].abs().mean().item(),
+                     (grid[q.argmax(1)] - action)[rows_of].abs().mean().item(),
+                     # near-zero actions have no meaningful sign
+                     (grid[q.argmax(1)].sign() != action.sign())[rows_of].float().mean().item()
+                     if rows_of is full_torque else None,
+                     (q.max(1).values - q.min(1).values)[rows_of].mean().item()))
+    return rows
+
+
+@torch.no_grad()
+def episodes(agent, count: int, seed: int):
+    env = offline_cql.make_env("Pendulum-v1")()
+    rows = []
+    for episode in range(count):
+        obs, _ = env.reset(seed=seed + episode)
+        total, energies, balancing, sign_differs = 0.0, [], 0, []
+        for _ in range(200):
+            action = agent.actor.act(torch.as_tensor(obs[None], dtype=torch.float32)).numpy()[0]
+            energies.append(energy(obs))
+            if obs[0] > math.cos(0.5):
+                balancing += 1
+            else:
+                sign_differs.append(np.sign(action[0]) != np.sign(pendulum_expert(obs[None])[0, 0]))
+            obs, reward, terminated, truncated, _ = env.step(action)
+            total += reward
+            if terminated or truncated:
+                break
+        rows.append((total, max(energies), balancing / 200, np.mean(sign_differs) if sign_differs else 0.0))
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("run_dir", type=Path, help="an offline_cql.py run directory (its newest checkpoint)")
+    parser.add_argument("data", help="the offline buffer it trained on")
+    parser.add_argument("--states", type=int, default=4000, help="data rows to sample (default 4000)")
+    parser.add_argument("--episodes", type=int, default=10, help="episodes of the policy (default 10)")
+    parser.add_argument("--seed", type=int, default=100, help="seed of the sample and the first episode")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    agent, iteration = load_agent(args.run_dir)
+    data = buffer.load_offline_buffer([args.data], None)
+    batch = data.sample(args.states, torch.Generator().manual_seed(args.seed))
+    data_energy = energy(batch.observation)
+
+    print(f"{args.run_dir}, checkpoint of iteration {iteration:,}, on {args.data}\n")
+    print("| data rows | count | abs(actor - data) | abs(argmax Q - data) | argmax Q's sign differs | Q range over actions |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name, count, actor_error, argmax_error, sign_differs, q_range in on_data_states(agent, batch):
+        sign_text = "-" if sign_differs is None else f"{sign_differs:.0%}"
+        print(f"| {name} | {count} | {actor_error:.3f} | {argmax_error:.3f} | {sign_text} | {q_range:.2f} |")
+
+    print(f"\nlargest energy in the sampled data: {data_energy.max():.1f} (99th percentile "
+          f"{data_energy.quantile(0.99):.1f}; 15 is at rest upright)\n")
+    print("| episode | return | largest energy | steps near the top | torque sign differs from the expert's |")
+    print("| --- | --- | --- | --- | --- |")
+    for i, (total, top_energy, balancing, differs) in enumerate(episodes(agent, args.episodes, args.seed)):
+        print(f"| {i} | {total:.0f} | {top_energy:.1f} | {balancing:.0%} | {differs:.0%} |")
+
+
+if __name__ == "__main__":
+    main()
