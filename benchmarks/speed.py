@@ -29,7 +29,8 @@ torch's default thread count (or --threads):
   evaluation and checkpoint) cancelling; and the fraction of that time spent in the SAC update.
 
 Times are medians over repetitions. Prints the tables and writes benchmarks/results/speed.md (or
---results-dir). A comparison with d3rlpy is not made (d3rlpy is not a requirement); it says so.
+--results-dir). When d3rlpy is installed (`pip install d3rlpy`; never a requirement of this project), also
+d3rlpy's SAC, BC and CQL updates configured alike, and their times as ratios to the scripts'.
 """
 
 import argparse
@@ -43,8 +44,10 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -139,6 +142,45 @@ UPDATES = [Update("hybrid_sac.py SAC update (online)", hybrid_sac, offline=False
                   soft_update=True, overrides={"cql_n_actions": 10})]
 
 
+def d3rlpy_updates():
+    """[(name, update as a function of nothing)] of d3rlpy's SAC, BC and CQL, configured like the scripts'
+    updates (batch, hidden layers, LayerNorm in the critics, 2 critics, BC by likelihood, CQL with 10
+    sampled actions), each on a fixed random batch through d3rlpy's public `update`; None when d3rlpy
+    is not installed."""
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            import d3rlpy  # imports gym, which prints a deprecation notice
+    except ImportError:
+        return None
+    from d3rlpy.dataset import TransitionMiniBatch
+    from d3rlpy.models.encoders import VectorEncoderFactory
+
+    actor_encoder = VectorEncoderFactory([HIDDEN, HIDDEN])
+    critic_encoder = VectorEncoderFactory([HIDDEN, HIDDEN], use_layer_norm=True)
+    ours = random_batch()
+
+    def columns(x):  # d3rlpy wants [B, 1] rewards and terminals
+        return x.numpy().reshape(BATCH, -1)
+    batch = TransitionMiniBatch(
+        observations=columns(ours.observation), actions=columns(ours.action), rewards=columns(ours.reward),
+        next_observations=columns(ours.next_observation), next_actions=columns(ours.action),
+        terminals=columns(1 - ours.discount), intervals=np.ones((BATCH, 1), np.float32), transitions=[])
+    configs = [
+        (f"d3rlpy {d3rlpy.__version__} SAC", d3rlpy.algos.SACConfig(
+            batch_size=BATCH, actor_encoder_factory=actor_encoder, critic_encoder_factory=critic_encoder, n_critics=2)),
+        (f"d3rlpy {d3rlpy.__version__} BC", d3rlpy.algos.BCConfig(
+            batch_size=BATCH, encoder_factory=actor_encoder, policy_type="stochastic")),
+        (f"d3rlpy {d3rlpy.__version__} CQL", d3rlpy.algos.CQLConfig(
+            batch_size=BATCH, actor_encoder_factory=actor_encoder, critic_encoder_factory=critic_encoder, n_critics=2,
+            n_action_samples=10))]
+    updates = []
+    for name, config in configs:
+        algo = config.create(device="cpu:0")
+        algo.create_impl((OBS_DIM,), ACT_DIM)
+        updates.append((name, partial(algo.update, batch)))
+    return updates
+
+
 def matmul_throughput(budget: Budget) -> list:
     """[(operation, seconds per call, FLOP/s)]."""
     a, b = torch.randn(2, HIDDEN, HIDDEN), torch.randn(2, HIDDEN, HIDDEN)
@@ -223,11 +265,13 @@ def main():
     per_iteration = (t2 - t1) / (a2 - a1)
     sac_update_seconds = update_seconds[0]  # UPDATES[0]: hybrid_sac.py's, the loop's update
 
-    try:
-        import d3rlpy
-        d3rlpy_line = f"d3rlpy {d3rlpy.__version__} is installed, but no comparison with it is implemented: skipped"
-    except ImportError:
-        d3rlpy_line = "d3rlpy not installed: skipped"
+    d3rlpy_rows = []
+    for (name, update), ours in zip(d3rlpy_updates() or [], update_rows):
+        print(f"{name} ...", flush=True)
+        flops = counted_flops(update)
+        seconds = seconds_per_call(update, budget)
+        d3rlpy_rows.append([name, f"{seconds * 1e3:.2f}", f"{flops / 1e6:,.1f}", ours[0], ours[1],
+                            f"{seconds * 1e3 / float(ours[1]):.2f}"])
     load_after = os.getloadavg()
 
     text = "\n\n".join([
@@ -262,7 +306,14 @@ def main():
         + (" A fraction above 100% cannot be: the machine's load changed between the measurements; run again "
            "when it is idle." if sac_update_seconds > per_iteration else ""),
         "## d3rlpy",
-        d3rlpy_line,
+        (table(["d3rlpy update", "ms per update", "MFLOP per update", "this project's update", "ms per update",
+                "d3rlpy's time / this project's"], d3rlpy_rows)
+         + "\n\nd3rlpy's updates are configured like the scripts' (batch, two hidden layers, LayerNorm in the "
+         "critics, 2 critics, BC by likelihood, CQL with 10 sampled actions per proposal) and called through its "
+         "public `update(batch)` on a fixed random batch; their other settings are d3rlpy's defaults (its CQL "
+         "tunes the CQL weight by a Lagrange multiplier).")
+        if d3rlpy_rows else "d3rlpy is not installed (`pip install d3rlpy`; never a requirement of this project): "
+                            "no comparison.",
     ]) + "\n"
     args.results_dir.mkdir(parents=True, exist_ok=True)
     (args.results_dir / "speed.md").write_text(text)

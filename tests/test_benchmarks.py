@@ -1,7 +1,11 @@
 """benchmarks/learning.py reuses a finished run only while its command and its code are unchanged;
-benchmarks/cql_diagnosis.py reads a run of offline_cql.py."""
+benchmarks/cql_diagnosis.py reads a run of offline_cql.py; benchmarks/speed.py compares with d3rlpy when
+it is installed."""
+import math
 import subprocess
 import sys
+
+import pytest
 
 import offline_cql
 from conftest import ROOT
@@ -61,3 +65,19 @@ def test_cql_diagnosis_without_a_checkpoint_says_so(tmp_path):
     result = diagnose(tmp_path, EXPERT)
     assert result.returncode != 0
     assert f"{tmp_path}: no checkpoint" in result.stderr
+
+
+def test_speed_compares_with_d3rlpy_only_when_it_is_installed(monkeypatch):
+    import speed
+    monkeypatch.setitem(sys.modules, "d3rlpy", None)  # as if not installed: importing it raises ImportError
+    assert speed.d3rlpy_updates() is None
+
+
+def test_speed_runs_d3rlpys_updates_when_installed():
+    pytest.importorskip("d3rlpy", reason="d3rlpy is not installed (never a requirement; see benchmarks/README.md)")
+    import speed
+    updates = speed.d3rlpy_updates()
+    assert [name.split()[-1] for name, _ in updates] == ["SAC", "BC", "CQL"]
+    for name, update in updates:
+        losses = [update() for _ in range(3)]
+        assert all(math.isfinite(v) for step in losses for v in step.values()), name
