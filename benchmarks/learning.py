@@ -200,14 +200,6 @@ def code_sha256(script: str) -> str:
     return digest.hexdigest()
 
 
-# glibc malloc: keep freed memory up to 32 MB a block instead of returning it to the system, so that
-# each update's large temporaries (CQL's: [2, 7680, 256]) do not fault in fresh pages every time. Same
-# results; CQL's update measured 18 to 24% faster (README, "Speed"). Only where the caller has not set them.
-FAST_MALLOC = {name: value for name, value in
-               (("MALLOC_MMAP_THRESHOLD_", str(32 * 2**20)), ("MALLOC_TRIM_THRESHOLD_", str(2**30)))
-               if name not in os.environ}
-
-
 def ensure(command: list, out_dir: Path, finished, label: str, threads: int):
     """Run `python <command>` from the repository root (torch with `threads` threads) unless out_dir
     already holds a finished run of exactly this command and code; a stale or unfinished out_dir is
@@ -225,7 +217,7 @@ def ensure(command: list, out_dir: Path, finished, label: str, threads: int):
     print(f"{label}: python {shlex.join(command)}", flush=True)
     start = time.time()
     log = out_dir / "benchmark.log"
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), **FAST_MALLOC}
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     with open(log, "w") as f:
         result = subprocess.run([sys.executable, *command], cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT)
     if result.returncode != 0 or not finished():

@@ -26,11 +26,15 @@ torch's default thread count (or --threads):
 - hybrid_sac.py's online training iterations per second in steady state (env step included):
   hybrid_sac.train() for A1 and A2 iterations (learning_starts 256, no evaluation or checkpoint before
   the end), (time(A2) - time(A1)) / (A2 - A1) per iteration, the fixed costs (start-up, the final
-  evaluation and checkpoint) cancelling; and the fraction of that time spent in the SAC update.
+  evaluation and checkpoint) cancelling; and the fraction of that time spent in the SAC update (timed
+  again right after the loop, as the machine's speed drifts);
+- when d3rlpy is installed (`pip install d3rlpy`; never a requirement of this project), d3rlpy's SAC,
+  BC and CQL updates configured alike, timed in blocks alternating with the scripts', and the ratios.
 
-Times are medians over repetitions. Prints the tables and writes benchmarks/results/speed.md (or
---results-dir). When d3rlpy is installed (`pip install d3rlpy`; never a requirement of this project), also
-d3rlpy's SAC, BC and CQL updates configured alike, and their times as ratios to the scripts'.
+offline_cql.py sets glibc's malloc to keep freed blocks when it is imported (see there); in this process
+that holds for every measurement, SAC's, BC's and d3rlpy's too (for SAC and BC it made no difference
+beyond the noise; CQL's update it makes about a fifth faster). Times are medians over repetitions.
+Prints the tables and writes benchmarks/results/speed.md (or --results-dir).
 """
 
 import argparse
@@ -85,6 +89,26 @@ def seconds_per_call(fn, budget: Budget, warmup: int = 5) -> float:
             fn()
         times.append((time.perf_counter() - start) / calls)
     return statistics.median(times)
+
+
+def paired_seconds_per_call(fn_a, fn_b, budget: Budget) -> tuple:
+    """Like seconds_per_call for two functions, their blocks alternating, so that a drift in the machine's
+    speed touches both alike: (median seconds per call of fn_a, of fn_b)."""
+    calls = []
+    for fn in (fn_a, fn_b):
+        for _ in range(5):
+            fn()
+        start = time.perf_counter()
+        fn()
+        calls.append(max(1, int(budget.block_seconds / (time.perf_counter() - start))))
+    times = ([], [])
+    for _ in range(budget.repeats):
+        for fn, n, out in zip((fn_a, fn_b), calls, times):
+            start = time.perf_counter()
+            for _ in range(n):
+                fn()
+            out.append((time.perf_counter() - start) / n)
+    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def counted_flops(fn) -> int:
@@ -263,15 +287,17 @@ def main():
     print(f"hybrid_sac.train() online, {a1} and {a2} iterations ...", flush=True)
     t1, t2 = training_loop_seconds(a1), training_loop_seconds(a2)
     per_iteration = (t2 - t1) / (a2 - a1)
-    sac_update_seconds = update_seconds[0]  # UPDATES[0]: hybrid_sac.py's, the loop's update
+    # the SAC update (UPDATES[0], the loop's) timed again right after the loop: the machine's speed drifts
+    # between measurements minutes apart, and the fraction below compares the loop with the nearer one
+    sac_update_seconds = seconds_per_call(UPDATES[0].make(), budget)
 
     d3rlpy_rows = []
-    for (name, update), ours in zip(d3rlpy_updates() or [], update_rows):
-        print(f"{name} ...", flush=True)
+    for (name, update), ours in zip(d3rlpy_updates() or [], UPDATES):
+        print(f"{name}, alternating with {ours.name} ...", flush=True)
         flops = counted_flops(update)
-        seconds = seconds_per_call(update, budget)
-        d3rlpy_rows.append([name, f"{seconds * 1e3:.2f}", f"{flops / 1e6:,.1f}", ours[0], ours[1],
-                            f"{seconds * 1e3 / float(ours[1]):.2f}"])
+        seconds, our_seconds = paired_seconds_per_call(update, ours.make(), budget)
+        d3rlpy_rows.append([name, f"{seconds * 1e3:.2f}", f"{flops / 1e6:,.1f}", ours.name, f"{our_seconds * 1e3:.2f}",
+                            f"{seconds / our_seconds:.2f}"])
     load_after = os.getloadavg()
 
     text = "\n\n".join([
@@ -298,9 +324,10 @@ def main():
         "compiled code in an on-disk cache, so only the first run on a machine takes up to a minute per update).",
         "## hybrid_sac.py online training loop (env step included)",
         table(["A1, A2 iterations", "train() seconds", "ms per iteration (steady state)", "iterations/s",
-               "SAC update ms", "fraction of the iteration in the update"],
+               "SAC update ms, timed after the loop", "fraction of the iteration in the update"],
               [[f"{a1:,}, {a2:,}", f"{t1:.1f}, {t2:.1f}", f"{per_iteration * 1e3:.2f}", f"{1 / per_iteration:,.0f}",
-                f"{sac_update_seconds * 1e3:.2f}", f"{sac_update_seconds / per_iteration:.0%}"]]),
+                f"{sac_update_seconds * 1e3:.2f} (above: {update_seconds[0] * 1e3:.2f})",
+                f"{sac_update_seconds / per_iteration:.0%}"]]),
         "Per iteration: (time(A2) - time(A1)) / (A2 - A1), learning_starts 256, so every iteration counted "
         "steps the env, adds to the replay buffer, samples a batch and updates."
         + (" A fraction above 100% cannot be: the machine's load changed between the measurements; run again "
@@ -310,7 +337,8 @@ def main():
                 "d3rlpy's time / this project's"], d3rlpy_rows)
          + "\n\nd3rlpy's updates are configured like the scripts' (batch, two hidden layers, LayerNorm in the "
          "critics, 2 critics, BC by likelihood, CQL with 10 sampled actions per proposal) and called through its "
-         "public `update(batch)` on a fixed random batch; their other settings are d3rlpy's defaults (its CQL "
+         "public `update(batch)` on a fixed random batch, timed in blocks alternating with the script's update "
+         "(whose time in this table comes from those blocks); their other settings are d3rlpy's defaults (its CQL "
          "tunes the CQL weight by a Lagrange multiplier).")
         if d3rlpy_rows else "d3rlpy is not installed (`pip install d3rlpy`; never a requirement of this project): "
                             "no comparison.",
