@@ -59,14 +59,15 @@ def on_data_states(agent, batch):
     grid = torch.linspace(-1, 1, 81)
     q = agent.qf(obs.repeat_interleave(len(grid), 0), grid.repeat(len(obs))[:, None]).min(0).values
     q = q.view(len(obs), len(grid))
+    best = grid[q.argmax(1)]  # the critic's preferred action per state
     actor = agent.actor.act(obs)[:, 0]
     full_torque = action.abs() > 0.99
     rows = []
     for name, rows_of in (("full torque (mostly swing-up)", full_torque), ("other (mostly balancing)", ~full_torque)):
         rows.append((name, int(rows_of.sum()), (actor - action)[rows_of].abs().mean().item(),
-                     (grid[q.argmax(1)] - action)[rows_of].abs().mean().item(),
+                     (best - action)[rows_of].abs().mean().item(),
                      # near-zero actions have no meaningful sign
-                     (grid[q.argmax(1)].sign() != action.sign())[rows_of].float().mean().item()
+                     (best.sign() != action.sign())[rows_of].float().mean().item()
                      if rows_of is full_torque else None,
                      (q.max(1).values - q.min(1).values)[rows_of].mean().item()))
     return rows
@@ -90,7 +91,7 @@ def episodes(agent, count: int, seed: int):
             total += reward
             if terminated or truncated:
                 break
-        rows.append((total, max(energies), balancing / 200, np.mean(sign_differs) if sign_differs else 0.0))
+        rows.append((total, max(energies), balancing / len(energies), np.mean(sign_differs) if sign_differs else 0.0))
     return rows
 
 

@@ -79,38 +79,27 @@ BUDGETS = {"full": Budget(0.5, 7, (1256, 3256)), "quick": Budget(0.15, 3, (1256,
 
 def seconds_per_call(fn, budget: Budget, warmup: int = 5) -> float:
     """Median over budget.repeats blocks of the time per call of fn, each block about block_seconds long."""
-    for _ in range(warmup):
-        fn()
-    start = time.perf_counter()
-    fn()
-    calls = max(1, int(budget.block_seconds / (time.perf_counter() - start)))
-    times = []
-    for _ in range(budget.repeats):
-        start = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        times.append((time.perf_counter() - start) / calls)
-    return statistics.median(times)
+    return alternating_seconds_per_call([fn], budget, warmup)[0]
 
 
-def paired_seconds_per_call(fn_a, fn_b, budget: Budget) -> tuple:
-    """Like seconds_per_call for two functions, their blocks alternating, so that a drift in the machine's
-    speed touches both alike: (median seconds per call of fn_a, of fn_b)."""
+def alternating_seconds_per_call(fns, budget: Budget, warmup: int = 5) -> list:
+    """seconds_per_call of each of fns, their blocks alternating, so that a drift in the machine's speed
+    touches all alike."""
     calls = []
-    for fn in (fn_a, fn_b):
-        for _ in range(5):
+    for fn in fns:
+        for _ in range(warmup):
             fn()
         start = time.perf_counter()
         fn()
         calls.append(max(1, int(budget.block_seconds / (time.perf_counter() - start))))
-    times = ([], [])
+    times = [[] for _ in fns]
     for _ in range(budget.repeats):
-        for fn, n, out in zip((fn_a, fn_b), calls, times):
+        for fn, n, out in zip(fns, calls, times):
             start = time.perf_counter()
             for _ in range(n):
                 fn()
             out.append((time.perf_counter() - start) / n)
-    return statistics.median(times[0]), statistics.median(times[1])
+    return [statistics.median(t) for t in times]
 
 
 def counted_flops(fn) -> int:
@@ -273,7 +262,7 @@ def main():
         print(f"{u.name} ...", flush=True)
         update = u.make()
         flops = counted_flops(update)
-        seconds, bmm_seconds = paired_seconds_per_call(update, bmm, budget)
+        seconds, bmm_seconds = alternating_seconds_per_call([update, bmm], budget)
         update_seconds.append(seconds)
         update_rows.append([u.name, f"{seconds * 1e3:.2f}", f"{1 / seconds:,.0f}", f"{flops / 1e6:,.1f}",
                             f"{flops / seconds / 1e9:.1f}", f"{BMM_FLOPS / bmm_seconds / 1e9:.1f}",
@@ -286,7 +275,7 @@ def main():
             start = time.perf_counter()
             update()  # compiles
             compile_seconds = time.perf_counter() - start
-            compiled, bmm_seconds = paired_seconds_per_call(update, bmm, budget)
+            compiled, bmm_seconds = alternating_seconds_per_call([update, bmm], budget)
         except Exception as e:  # no C++ compiler, or an inductor failure: say so and go on
             compiled_rows.append([u.name, f"{seconds * 1e3:.2f}", f"failed: {type(e).__name__}", "", "", ""])
             continue
@@ -305,7 +294,7 @@ def main():
     for (name, update), ours in zip(d3rlpy_updates() or [], UPDATES):
         print(f"{name}, alternating with {ours.name} ...", flush=True)
         flops = counted_flops(update)
-        seconds, our_seconds = paired_seconds_per_call(update, ours.make(), budget)
+        seconds, our_seconds = alternating_seconds_per_call([update, ours.make()], budget)
         d3rlpy_rows.append([name, f"{seconds * 1e3:.2f}", f"{flops / 1e6:,.1f}", ours.name, f"{our_seconds * 1e3:.2f}",
                             f"{seconds / our_seconds:.2f}"])
     load_after = os.getloadavg()
