@@ -113,7 +113,8 @@ class Experiment:
         return last_iteration(self.run_dir(seed)) >= self.iterations
 
     def eval_interval(self) -> int:
-        return min(EVAL_INTERVAL, max(1, self.iterations // 4))  # below 500 only in scaled smoke tests
+        # below 250 only in scaled smoke tests; a divisor of the switch there, so it is evaluated
+        return min(EVAL_INTERVAL, max(1, (self.switch or self.iterations) // 4))
 
     def command(self, seed) -> list:
         data = ["--offline-buffer-dir", rel(self.dataset.path)] if self.dataset else []
@@ -373,8 +374,10 @@ def main():
     if not questions:
         parser.error(f"--experiments {' '.join(args.experiments)}: no experiment of --only {' '.join(args.only)} "
                      "has such a name")
-    mode_text = f"{mode.describe(args.iterations_scale)}; {args.threads} torch thread(s) per run, {args.jobs} run(s) at a time"
-    print(f"{mode_text}; seeds {' '.join(map(str, seeds))}", flush=True)
+    # --jobs changes only the wall time (a run is deterministic at a given thread count), and reused runs
+    # may have been made with another: it is printed, not written to learning.md
+    mode_text = f"{mode.describe(args.iterations_scale)}; {args.threads} torch thread(s) per run"
+    print(f"{mode_text}, {args.jobs} run(s) at a time; seeds {' '.join(map(str, seeds))}", flush=True)
 
     start = time.time()
     try:

@@ -1,4 +1,5 @@
-"""benchmarks/learning.py reuses a finished run only while its command and its code are unchanged;
+"""benchmarks/learning.py runs its experiments and writes its table and figures, and reuses a finished run
+only while its command and its code are unchanged;
 benchmarks/cql_diagnosis.py reads a run of offline_cql.py; benchmarks/speed.py compares with d3rlpy when
 it is installed."""
 import math
@@ -40,6 +41,31 @@ def test_a_finished_run_is_made_again_when_its_command_or_code_changes(tmp_path)
     assert ensure("--another-flag") == 3
     (out_dir / "eval.jsonl").write_text("")  # unfinished
     assert ensure("--another-flag") == 4
+
+
+def test_learning_runs_its_experiments_and_writes_the_table_and_figures(tmp_path, monkeypatch, capsys):
+    """learning.py end to end at a tiny scale, its runs and datasets under tmp_path (never benchmarks/runs)."""
+    monkeypatch.setattr(learning, "RUNS", tmp_path / "runs")
+    monkeypatch.setattr(learning, "DATASETS", tmp_path / "datasets")
+    results = tmp_path / "results"
+    monkeypatch.setattr(sys, "argv", ["learning.py", "--quick", "--only", "offline", "offline_to_online",
+                                      "--experiments", "bc-medium", "cql-mixed", "--iterations-scale", "0.005",
+                                      "--jobs", "2", "--results-dir", str(results)])
+    learning.main()
+    text = (results / "learning.md").read_text()
+    assert "ITERATIONS SCALED BY 0.005" in text and "run(s) at a time" not in text
+    rows = [line.strip("| ").split(" | ") for line in text.splitlines()
+            if line.startswith("| ") and not line.startswith(("| experiment", "| ---"))]
+    assert [row[0] for row in rows] == ["bc-medium", "cql-mixed", "cql-mixed-then-online"]
+    assert all("nan" not in value and value != "—" for row in rows for value in row)
+    assert "return at 15 (online starts)" in text  # offline-to-online: 30 iterations, online from 15
+    assert (results / "learning_offline.png").stat().st_size > 0
+    assert (results / "learning_offline_to_online.png").stat().st_size > 0
+    assert (tmp_path / "datasets" / "pendulum_medium" / "ckpt-10000-replay_buffer").exists()
+    capsys.readouterr()
+    learning.main()  # everything finished: the dataset and the three runs are reused, nothing made again
+    out = capsys.readouterr().out
+    assert out.count("done already, skipped") == 4 and "deleting" not in out
 
 
 def diagnose(*args):
