@@ -74,7 +74,8 @@ class Budget:
     loop_iterations: tuple  # A1, A2 for the training-loop measurement
 
 
-BUDGETS = {"full": Budget(0.5, 7, (1256, 3256)), "quick": Budget(0.15, 3, (1256, 2256))}
+BUDGETS = {"full": Budget(0.5, 7, (1256, 3256)), "quick": Budget(0.15, 3, (1256, 2256)),
+           "smoke": Budget(0.01, 1, (300, 340))}  # tests only: runs everything, measures nothing
 
 
 def seconds_per_call(fn, budget: Budget, warmup: int = 5) -> float:
@@ -245,8 +246,9 @@ def main():
     parser.add_argument("--results-dir", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's own default)")
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile measurements")
+    parser.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    budget = BUDGETS["quick" if args.quick else "full"]
+    budget = BUDGETS["smoke" if args.smoke else "quick" if args.quick else "full"]
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(1)

@@ -1,6 +1,6 @@
 """benchmarks/learning.py runs its experiments and writes its table and figures, and reuses a finished run
 only while its command and its code are unchanged;
-benchmarks/cql_diagnosis.py reads a run of offline_cql.py; benchmarks/speed.py compares with d3rlpy when
+benchmarks/cql_diagnosis.py reads a run of offline_cql.py; benchmarks/speed.py measures every update and the loop, and compares with d3rlpy when
 it is installed."""
 import math
 import subprocess
@@ -91,6 +91,20 @@ def test_cql_diagnosis_without_a_checkpoint_says_so(tmp_path):
     result = diagnose(tmp_path, EXPERT)
     assert result.returncode != 0
     assert f"{tmp_path}: no checkpoint" in result.stderr
+
+
+def test_speed_measures_every_update_and_the_loop_and_writes_speed_md(tmp_path):
+    """speed.py end to end with a budget too small to measure anything (--smoke): every table is filled."""
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "speed.py"), "--smoke", "--no-compile",
+                             "--results-dir", str(tmp_path)], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    text = (tmp_path / "speed.md").read_text()
+    rows = {line.split(" | ")[0].strip("| "): line for line in text.splitlines() if line.startswith("| ")}
+    updates = {name.split()[1]: row for name, row in rows.items()  # "offline_cql.py CQL update ...": CQL
+               if name.split()[1:2] in (["SAC"], ["BC"], ["CQL"])}
+    assert sorted(updates) == ["BC", "CQL", "SAC"]
+    assert all(row.rstrip(" |").endswith("%") for row in updates.values())  # the fraction of bmm throughput
+    assert any(name.startswith("300, 340") for name in rows)  # the training loop's row
 
 
 def test_speed_compares_with_d3rlpy_only_when_it_is_installed(monkeypatch):
