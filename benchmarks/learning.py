@@ -25,6 +25,8 @@ and return, mean and std over seeds, and the iteration at which the evaluation r
 and learning_<question>.png, the evaluation return against iterations (mean over seeds, min-max band).
 Normalized scores are computed here from each evaluation's return_mean, with the reference returns of
 data/pendulum_expert for every run (the replay dataset and the online runs have none of their own).
+The table and figures cover what this invocation selects (--only, --experiments, --seeds): a narrower
+invocation into the same --results-dir replaces them with its own.
 """
 
 import argparse
