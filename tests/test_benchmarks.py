@@ -1,7 +1,7 @@
-"""benchmarks/learning.py runs its experiments and writes its table and figures, and reuses a finished run
-only while its command and its code are unchanged;
-benchmarks/cql_diagnosis.py reads a run of offline_cql.py; benchmarks/speed.py measures every update and the loop, and compares with d3rlpy when
-it is installed."""
+"""benchmarks/learning.py runs its experiments, writes its table and figures, and reuses a finished run
+only while its command and its code are unchanged; benchmarks/cql_diagnosis.py reads a run of
+offline_cql.py; benchmarks/speed.py measures every update and the loop, and compares with d3rlpy when it
+is installed."""
 import math
 import subprocess
 import sys
