@@ -115,8 +115,12 @@ class Experiment:
         return last_iteration(self.run_dir(seed)) >= self.iterations
 
     def eval_interval(self) -> int:
-        # below 250 only in scaled smoke tests; a divisor of the switch there, so it is evaluated
-        return min(EVAL_INTERVAL, max(1, (self.switch or self.iterations) // 4))
+        """250, or less in scaled smoke tests; always a divisor of the switch, so that it is evaluated."""
+        base = self.switch or self.iterations
+        interval = min(EVAL_INTERVAL, max(1, base // 4))
+        while base % interval:
+            interval -= 1
+        return interval
 
     def command(self, seed) -> list:
         data = ["--offline-buffer-dir", rel(self.dataset.path)] if self.dataset else []
