@@ -317,6 +317,13 @@ def check_args(args: Args):
                                   ("eval_interval", 1), ("log_interval", 1), ("checkpoint_interval", 1),
                                   ("hidden_dim", 1), ("eval_episodes", 1)]
                 if getattr(args, name) < low]
+    # "not x > 0" also catches nan
+    problems += [f"--{name.replace('_', '-')} must be above 0 (got {getattr(args, name)})"
+                 for name in ["alpha", "policy_lr", "q_lr", "tau"] if not getattr(args, name) > 0]
+    problems += [f"--{name} must be between 0 and 1 (got {getattr(args, name)})"
+                 for name in ["gamma", "tau"] if not 0 <= getattr(args, name) <= 1]
+    if not 0 < args.bc_action_eps < 1:
+        problems.append(f"--bc-action-eps must be between 0 and 1 (got {args.bc_action_eps})")
     if args.buffer_size < 2 * args.num_envs:
         problems.append(f"--buffer-size must hold at least 2 rows per env (got {args.buffer_size})")
     if args.offline_buffer_dir is not None and not args.offline_buffer_dir:

@@ -346,8 +346,15 @@ def check_args(args: Args):
                 for name, low in [("num_envs", 1), ("num_iterations", 1), ("batch_size", 1),
                                   ("rl_train_every_update_steps", 1), ("utd_ratio", 1), ("num_critics", 1),
                                   ("eval_interval", 1), ("log_interval", 1), ("checkpoint_interval", 1),
-                                  ("hidden_dim", 1), ("eval_episodes", 1)]
+                                  ("hidden_dim", 1), ("eval_episodes", 1), ("cql_n_actions", 1)]
                 if getattr(args, name) < low]
+    # "not x > 0" also catches nan
+    problems += [f"--{name.replace('_', '-')} must be above 0 (got {getattr(args, name)})"
+                 for name in ["alpha", "policy_lr", "q_lr", "tau", "cql_temperature"] if not getattr(args, name) > 0]
+    problems += [f"--{name} must be between 0 and 1 (got {getattr(args, name)})"
+                 for name in ["gamma", "tau"] if not 0 <= getattr(args, name) <= 1]
+    if not args.cql_alpha >= 0:
+        problems.append(f"--cql-alpha must be at least 0 (got {args.cql_alpha})")
     if args.buffer_size < 2 * args.num_envs:
         problems.append(f"--buffer-size must hold at least 2 rows per env (got {args.buffer_size})")
     if args.offline_buffer_dir is not None and not args.offline_buffer_dir:

@@ -219,6 +219,7 @@ def test_mismatched_buffer_is_one_line_and_exit_2(tmp_path, pendulum_buffer):
 @pytest.mark.parametrize("flags, message", [
     (["--offline-buffer-dir", "no/such/buffer"], "no/such/buffer: no such file or directory"),
     (["--rl-train-every-update-steps", "0"], "--rl-train-every-update-steps must be at least 1"),
+    (["--alpha", "0"], "--alpha must be above 0"),
     (["--rl-train-after-update-steps", "100"], "needs --offline-buffer-dir"),
     (["--resume", "no_run_here"], "no_run_here: no checkpoint"),
     (["--env-id", "NoSuchEnv-v0"], "--env-id NoSuchEnv-v0: cannot make this env"),

@@ -4,6 +4,7 @@ buffer does not hold. All three scripts standardize observations with the offlin
 when asked (the offline ones by default), and resume refuses a run that differs there."""
 import copy
 import json
+import re
 import subprocess
 import sys
 
@@ -163,3 +164,20 @@ def test_cql_resume_from_a_checkpoint_older_than_standardization_is_one_clear_er
     torch.save(ckpt, ckpt_file)
     with pytest.raises(offline_cql.UsageError, match="ckpt-10: was written with --normalize-observations None"):
         run(offline_cql, tmp_path, num_iterations=20, eval_interval=10, cql_n_actions=2, resume=str(tmp_path / "run"))
+
+
+@pytest.mark.parametrize("module, name, value, message", [
+    (hybrid_sac, "alpha", 0.0, "--alpha must be above 0 (got 0.0)"),  # log(0) was a traceback
+    (offline_bc, "q_lr", float("nan"), "--q-lr must be above 0 (got nan)"),
+    (offline_cql, "gamma", 1.5, "--gamma must be between 0 and 1 (got 1.5)"),
+    (offline_cql, "tau", 2.0, "--tau must be between 0 and 1 (got 2.0)"),
+    (offline_cql, "cql_temperature", 0.0, "--cql-temperature must be above 0"),
+    (offline_cql, "cql_n_actions", 0, "--cql-n-actions must be at least 1"),
+    (offline_cql, "cql_alpha", -1.0, "--cql-alpha must be at least 0"),
+    (offline_bc, "bc_action_eps", 1.0, "--bc-action-eps must be between 0 and 1"),
+])
+def test_numbers_out_of_range_are_usage_errors(module, name, value, message):
+    args = module.Args(offline_buffer_dir=[str(EXPERT)], **{name: value})
+    with pytest.raises(module.UsageError, match=re.escape(message)):
+        module.check_args(args)
+    module.check_args(module.Args(offline_buffer_dir=[str(EXPERT)]))  # the defaults pass
