@@ -5,8 +5,10 @@ the policy's own episodes.
 
 Reads the run's newest checkpoint and the offline data it trained on, and prints two tables.
 
-On the data's states (a sample), split into full-torque rows (|action| > 0.99: the scripted expert
-pumping energy in or out during the swing-up) and the others (balancing near the top):
+On the data's states (a sample), split into full-torque rows (|action| > 0.99) with the energy below
+15 (the scripted expert pumping energy in during the swing-up), full-torque rows with the energy 15 or
+more (mostly the expert braking: it has more than it needs to reach the top) and the others (mostly
+balancing near the top):
 - |actor - data|: the deterministic action's distance from the data's action;
 - |argmax Q - data|: the same for the action that maximizes the critics' minimum over a grid of 81
   actions in [-1, 1] (the action the actor is pushed towards);
@@ -18,6 +20,9 @@ On the policy's episodes (deterministic actions, as the evaluations): the return
 pendulum energy E = speed^2 / 2 + 15 cos(theta) (15 at rest upright; collect.py's expert pumps towards
 it), against the largest in the data; the share of steps in the expert's balancing zone (within 0.5
 rad of the top); and, on the other steps, how often the torque's sign differs from the expert's.
+Then the mean return of the critic's own greedy policy (argmax Q over the grid) on the same episodes:
+if it is far above the actor's, the critic ranks actions well and the actor fails to follow it; and
+the critic over the grid at the upright rest state, the state the expert's data holds most often.
 """
 
 import argparse
@@ -61,27 +66,37 @@ def on_data_states(agent, batch):
     q = q.view(len(obs), len(grid))
     best = grid[q.argmax(1)]  # the critic's preferred action per state
     actor = agent.actor.act(obs)[:, 0]
-    full_torque = action.abs() > 0.99
+    full_torque, high_energy = action.abs() > 0.99, energy(obs) >= 15
     rows = []
-    for name, rows_of in (("full torque (mostly swing-up)", full_torque), ("other (mostly balancing)", ~full_torque)):
+    for name, rows_of in (("full torque, energy below 15 (swing-up)", full_torque & ~high_energy),
+                          ("full torque, energy 15 or more (mostly braking)", full_torque & high_energy),
+                          ("other (mostly balancing)", ~full_torque)):
         rows.append((name, int(rows_of.sum()), (actor - action)[rows_of].abs().mean().item(),
                      (best - action)[rows_of].abs().mean().item(),
                      # near-zero actions have no meaningful sign
                      (best.sign() != action.sign())[rows_of].float().mean().item()
-                     if rows_of is full_torque else None,
+                     if name.startswith("full torque") and rows_of.any() else None,
                      (q.max(1).values - q.min(1).values)[rows_of].mean().item()))
     return rows
 
 
 @torch.no_grad()
-def episodes(agent, count: int, seed: int):
+def greedy_action(agent, obs, grid=torch.linspace(-1, 1, 81)):
+    """The action of the grid with the highest minimum over the critics."""
+    q = agent.qf(obs.expand(len(grid), -1), grid[:, None]).min(0).values
+    return grid[q.argmax()].view(1, 1)
+
+
+@torch.no_grad()
+def episodes(choose_action, count: int, seed: int):
+    """Episodes of choose_action(observation [1, 3]) -> action [1, 1]."""
     env = offline_cql.make_env("Pendulum-v1")()
     rows = []
     for episode in range(count):
         obs, _ = env.reset(seed=seed + episode)
         total, energies, balancing, sign_differs = 0.0, [], 0, []
         for _ in range(200):
-            action = agent.actor.act(torch.as_tensor(obs[None], dtype=torch.float32)).numpy()[0]
+            action = choose_action(torch.as_tensor(obs[None], dtype=torch.float32)).numpy()[0]
             energies.append(energy(obs))
             if obs[0] > math.cos(0.5):
                 balancing += 1
@@ -120,8 +135,20 @@ def main():
           f"{data_energy.quantile(0.99):.1f}; 15 is at rest upright)\n")
     print("| episode | return | largest energy | steps near the top | torque sign differs from the expert's |")
     print("| --- | --- | --- | --- | --- |")
-    for i, (total, top_energy, balancing, differs) in enumerate(episodes(agent, args.episodes, args.seed)):
+    actor_rows = episodes(agent.actor.act, args.episodes, args.seed)
+    for i, (total, top_energy, balancing, differs) in enumerate(actor_rows):
         print(f"| {i} | {total:.0f} | {top_energy:.1f} | {balancing:.0%} | {differs:.0%} |")
+    greedy_rows = episodes(lambda obs: greedy_action(agent, obs), args.episodes, args.seed)
+    print(f"\nmean return of these episodes: the actor {np.mean([row[0] for row in actor_rows]):.0f}, "
+          f"the critic's greedy action {np.mean([row[0] for row in greedy_rows]):.0f}\n")
+
+    rest, grid = torch.tensor([[1.0, 0.0, 0.0]]), torch.linspace(-1, 1, 21)
+    with torch.no_grad():
+        q = agent.qf(rest.expand(len(grid), -1), grid[:, None]).min(0).values
+        mean, log_std = agent.actor(rest)
+    print(f"at rest upright (observation 1, 0, 0; the expert's action 0): the actor's action "
+          f"{torch.tanh(mean).item():+.2f}, std before tanh {log_std.exp().item():.2f}; Q over actions -1 to 1:")
+    print("    " + " ".join(f"{value:.0f}" for value in q.tolist()))
 
 
 if __name__ == "__main__":

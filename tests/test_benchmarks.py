@@ -3,6 +3,7 @@ only while its command and its code are unchanged; benchmarks/cql_diagnosis.py r
 offline_cql.py; benchmarks/speed.py measures every update and the loop, and compares with d3rlpy when it
 is installed."""
 import math
+import re
 import subprocess
 import sys
 
@@ -94,6 +95,11 @@ def test_cql_diagnosis_reads_a_run_and_prints_both_tables(tmp_path):
     assert sum(int(row[1]) for row in data_rows) == 200
     assert len(episode_rows) == 2
     assert all(-16.3 * 200 <= float(row[1]) <= 0 for row in episode_rows)  # Pendulum's reward is in [-16.3, 0]
+    returns = re.search(r"the actor (-?\d+), the critic's greedy action (-?\d+)", result.stdout)
+    assert returns and all(-16.3 * 200 <= int(value) <= 0 for value in returns.groups())
+    assert abs(int(returns[1]) - sum(float(row[1]) for row in episode_rows) / 2) <= 1  # the table rounds
+    rest_q = result.stdout.split("Q over actions -1 to 1:")[1].split()
+    assert len(rest_q) == 21 and all(float(value) == float(value) for value in rest_q)  # no nan
 
 
 def test_cql_diagnosis_without_a_checkpoint_says_so(tmp_path):
