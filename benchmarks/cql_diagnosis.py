@@ -81,10 +81,14 @@ def on_data_states(agent, batch):
 
 
 @torch.no_grad()
+def q_over_actions(agent, obs, grid):
+    """The critics' minimum at one observation [1, 3] for every action of the grid."""
+    return agent.qf(obs.expand(len(grid), -1), grid[:, None]).min(0).values
+
+
 def greedy_action(agent, obs, grid=torch.linspace(-1, 1, 81)):
     """The action of the grid with the highest minimum over the critics."""
-    q = agent.qf(obs.expand(len(grid), -1), grid[:, None]).min(0).values
-    return grid[q.argmax()].view(1, 1)
+    return grid[q_over_actions(agent, obs, grid).argmax()].view(1, 1)
 
 
 @torch.no_grad()
@@ -143,8 +147,8 @@ def main():
           f"the critic's greedy action {np.mean([row[0] for row in greedy_rows]):.0f}\n")
 
     rest, grid = torch.tensor([[1.0, 0.0, 0.0]]), torch.linspace(-1, 1, 21)
+    q = q_over_actions(agent, rest, grid)
     with torch.no_grad():
-        q = agent.qf(rest.expand(len(grid), -1), grid[:, None]).min(0).values
         mean, log_std = agent.actor(rest)
     print(f"at rest upright (observation 1, 0, 0; the expert's action 0): the actor's action "
           f"{torch.tanh(mean).item():+.2f}, std before tanh {log_std.exp().item():.2f}; Q over actions -1 to 1:")
