@@ -68,14 +68,15 @@ def on_data_states(agent, batch):
     actor = agent.actor.act(obs)[:, 0]
     full_torque, high_energy = action.abs() > 0.99, energy(obs) >= 15
     rows = []
-    for name, rows_of in (("full torque, energy below 15 (swing-up)", full_torque & ~high_energy),
-                          ("full torque, energy 15 or more (mostly braking)", full_torque & high_energy),
-                          ("other (mostly balancing)", ~full_torque)):
+    # near-zero actions have no meaningful sign: only the full-torque rows get the sign column
+    for name, rows_of, signed in (("full torque, energy below 15 (swing-up)", full_torque & ~high_energy, True),
+                                  ("full torque, energy 15 or more (mostly braking)", full_torque & high_energy, True),
+                                  ("other (mostly balancing)", ~full_torque, False)):
+        sign_differs = None
+        if signed and rows_of.any():
+            sign_differs = (best.sign() != action.sign())[rows_of].float().mean().item()
         rows.append((name, int(rows_of.sum()), (actor - action)[rows_of].abs().mean().item(),
-                     (best - action)[rows_of].abs().mean().item(),
-                     # near-zero actions have no meaningful sign
-                     (best.sign() != action.sign())[rows_of].float().mean().item()
-                     if name.startswith("full torque") and rows_of.any() else None,
+                     (best - action)[rows_of].abs().mean().item(), sign_differs,
                      (q.max(1).values - q.min(1).values)[rows_of].mean().item()))
     return rows
 
