@@ -319,9 +319,11 @@ def check_args(args: Args):
                 if getattr(args, name) < low]
     # "not x > 0" also catches nan
     problems += [f"--{name.replace('_', '-')} must be above 0 (got {getattr(args, name)})"
-                 for name in ["alpha", "policy_lr", "q_lr", "tau"] if not getattr(args, name) > 0]
-    problems += [f"--{name} must be between 0 and 1 (got {getattr(args, name)})"
-                 for name in ["gamma", "tau"] if not 0 <= getattr(args, name) <= 1]
+                 for name in ["alpha", "policy_lr", "q_lr"] if not getattr(args, name) > 0]
+    if not 0 <= args.gamma <= 1:
+        problems.append(f"--gamma must be between 0 and 1 (got {args.gamma})")
+    if not 0 < args.tau <= 1:
+        problems.append(f"--tau must be above 0 and at most 1 (got {args.tau})")
     if not 0 < args.bc_action_eps < 1:
         problems.append(f"--bc-action-eps must be between 0 and 1 (got {args.bc_action_eps})")
     if args.buffer_size < 2 * args.num_envs:

@@ -14,6 +14,7 @@ from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import learning  # noqa: E402
+import speed  # noqa: E402
 
 EXPERT = ROOT / "data" / "pendulum_expert"
 
@@ -114,7 +115,6 @@ def test_speed_measures_every_update_and_the_loop_and_writes_speed_md(tmp_path):
                              "--results-dir", str(tmp_path)], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = (tmp_path / "speed.md").read_text().splitlines()
-    import speed
     for update in speed.UPDATES:  # the first table naming each update: eager, ending in its fraction of bmm
         row = next((line for line in lines if line.startswith(f"| {update.name} |")), None)
         assert row is not None and row.endswith("% |"), update.name
@@ -122,14 +122,12 @@ def test_speed_measures_every_update_and_the_loop_and_writes_speed_md(tmp_path):
 
 
 def test_speed_compares_with_d3rlpy_only_when_it_is_installed(monkeypatch):
-    import speed
     monkeypatch.setitem(sys.modules, "d3rlpy", None)  # as if not installed: importing it raises ImportError
     assert speed.d3rlpy_updates() is None
 
 
 def test_speed_runs_d3rlpys_updates_when_installed():
     pytest.importorskip("d3rlpy", reason="d3rlpy is not installed (never a requirement; see benchmarks/README.md)")
-    import speed
     updates = speed.d3rlpy_updates()
     assert [name.split()[-1] for name, _ in updates] == ["SAC", "BC", "CQL"]
     for name, update in updates:

@@ -167,10 +167,11 @@ def test_cql_resume_from_a_checkpoint_older_than_standardization_is_one_clear_er
 
 
 @pytest.mark.parametrize("module, name, value, message", [
-    (hybrid_sac, "alpha", 0.0, "--alpha must be above 0 (got 0.0)"),  # log(0) was a traceback
+    (offline_cql, "alpha", 0.0, "--alpha must be above 0 (got 0.0)"),  # log(0) was a traceback
     (offline_bc, "q_lr", float("nan"), "--q-lr must be above 0 (got nan)"),
     (offline_cql, "gamma", 1.5, "--gamma must be between 0 and 1 (got 1.5)"),
-    (offline_cql, "tau", 2.0, "--tau must be between 0 and 1 (got 2.0)"),
+    (offline_cql, "tau", 2.0, "--tau must be above 0 and at most 1 (got 2.0)"),
+    (hybrid_sac, "tau", 0.0, "--tau must be above 0 and at most 1 (got 0.0)"),
     (offline_cql, "cql_temperature", 0.0, "--cql-temperature must be above 0"),
     (offline_cql, "cql_n_actions", 0, "--cql-n-actions must be at least 1"),
     (offline_cql, "cql_alpha", -1.0, "--cql-alpha must be at least 0"),
