@@ -136,7 +136,9 @@ class _Rows:
 
     def __init__(self, step_type, reward, discount, observation, action):
         self.num_envs, self.length = step_type.shape
-        flat = lambda x: x.reshape(self.num_envs * self.length, *x.shape[2:])
+        def flat(x):
+            return x.reshape(self.num_envs * self.length, *x.shape[2:])
+
         self.step_type, self.reward, self.discount = flat(step_type), flat(reward), flat(discount)
         self.observation, self.action = tree_map(flat, observation), flat(action)
 
@@ -146,7 +148,9 @@ class _Rows:
 
     def batch(self, rows) -> Batch:
         nxt = self.next_rows(rows)
-        take = lambda x, r: x.index_select(0, r).float()
+        def take(x, r):
+            return x.index_select(0, r).float()
+
         return Batch(tree_map(lambda x: take(x, rows), self.observation), take(self.action, rows),
                      take(self.reward, nxt), tree_map(lambda x: take(x, nxt), self.observation),
                      take(self.discount, nxt))
@@ -191,7 +195,9 @@ class OfflineBuffer:
             parts.append(f.batch(index[chosen] - start))
             order.append(chosen)
         inverse = torch.argsort(torch.cat(order))
-        cat = lambda *xs: torch.cat(xs)[inverse]
+        def cat(*xs):
+            return torch.cat(xs)[inverse]
+
         return Batch(*(tree_map_many(cat, [p[k] for p in parts]) for k in range(len(Batch._fields))))
 
     def observation_mean_std(self):
@@ -360,7 +366,9 @@ class ReplayBuffer:
         self.observation_space, self.action_space = observation_space, action_space
         self.pos = 0  # rows ever written per env (ALF's _current_pos)
         act_shape = tuple(action_space.shape)
-        zeros = lambda *shape: torch.zeros(num_envs, capacity, *shape)
+        def zeros(*shape):
+            return torch.zeros(num_envs, capacity, *shape)
+
         self.step_type = torch.full((num_envs, capacity), FIRST, dtype=torch.int32)
         self.reward, self.discount = zeros(), zeros()
         self.observation = tree_map(lambda shape: zeros(*shape), space_shape(observation_space))
@@ -476,8 +484,13 @@ def episode_returns(f: _OfflineFile) -> np.ndarray:
 def buffer_info(paths: Sequence[str]) -> dict:
     files = [_OfflineFile(find_buffer_file(p)) for p in paths]
     returns = np.concatenate([episode_returns(f) for f in files])
-    stat = lambda fn: float(fn(returns)) if len(returns) else None
-    shapes = lambda x: list(x) if isinstance(x, tuple) else {k: shapes(v) for k, v in x.items()}
+
+    def stat(fn):
+        return float(fn(returns)) if len(returns) else None
+
+    def shapes(x):
+        return list(x) if isinstance(x, tuple) else {k: shapes(v) for k, v in x.items()}
+
     return {"paths": [str(f.path) for f in files], "rows": sum(f.num_rows for f in files),
             "episodes": int(len(returns)), "transitions": sum(len(f.valid_rows) for f in files),
             "return_mean": stat(np.mean), "return_min": stat(np.min), "return_max": stat(np.max),

@@ -122,7 +122,10 @@ def make_envs(env_id: str, num_envs: int) -> gym.vector.SyncVectorEnv:
     if not bounded_box(action_space):
         raise CollectError(f"--env-id {env_id}: action space {action_space} is not a bounded Box "
                            f"(continuous actions that rescale to [-1, 1])")
-    make = lambda: gym.wrappers.RescaleAction(gym.make(spec), -1, 1)
+
+    def make():
+        return gym.wrappers.RescaleAction(gym.make(spec), -1, 1)
+
     return gym.vector.SyncVectorEnv([make] * num_envs)
 
 
@@ -325,7 +328,10 @@ def buffer_to_minari(path: str, name: str, env_id: str, env_action_space, meta: 
     """Write the complete episodes of a buffer file as a local Minari dataset, actions in the env's own space."""
     f = buffer.load_offline_buffer(path).files[0]
     episodes, skipped = complete_episodes(f)
-    as_numpy = lambda x, rows: x[torch.as_tensor(rows)].numpy()
+
+    def as_numpy(x, rows):
+        return x[torch.as_tensor(rows)].numpy()
+
     minari_episodes = []
     for i, rows in enumerate(episodes):
         terminations = as_numpy(f.rows.discount, rows[1:]) == 0

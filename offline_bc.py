@@ -342,7 +342,8 @@ def check_args(args: Args):
 
 def train(args: Args):
     check_args(args)
-    run_dir = Path(args.resume or args.run_dir or f"runs/{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}")
+    run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
+    run_dir = Path(args.resume or args.run_dir or f"runs/{run_name}")
     ckpt_dir = run_dir / "train" / "algorithm"
     random.seed(args.seed)
     np.random.seed(args.seed)

@@ -130,7 +130,8 @@ def main():
     data_energy = energy(batch.observation)
 
     print(f"{args.run_dir}, checkpoint of iteration {iteration:,}, on {args.data}\n")
-    print("| data rows | count | abs(actor - data) | abs(argmax Q - data) | argmax Q's sign differs | Q range over actions |")
+    print("| data rows | count | abs(actor - data) | abs(argmax Q - data) | argmax Q's sign differs "
+          "| Q range over actions |")
     print("| --- | --- | --- | --- | --- | --- |")
     for name, count, actor_error, argmax_error, sign_differs, q_range in on_data_states(agent, batch):
         sign_text = "-" if sign_differs is None else f"{sign_differs:.0%}"

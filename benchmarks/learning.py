@@ -77,7 +77,8 @@ class Mode:
     cql_flags: tuple
 
     def describe(self, scale: float) -> str:
-        text = (f"{self.name} mode: online and hybrid SAC {self.sac_iterations:,} iterations, BC {self.bc_iterations:,}, "
+        text = (f"{self.name} mode: online and hybrid SAC {self.sac_iterations:,} iterations, "
+                f"BC {self.bc_iterations:,}, "
                 f"CQL {self.cql_iterations:,}{' with ' + ' '.join(self.cql_flags) if self.cql_flags else ''}, "
                 f"offline-to-online CQL {2 * self.cql_iterations:,} (online from {self.cql_iterations:,}); "
                 f"evaluation every {EVAL_INTERVAL} iterations, {EVAL_EPISODES} deterministic episodes")
@@ -144,7 +145,8 @@ def make_datasets(scale_iterations, alf_buffer: Optional[str]) -> dict:
             "collect.py", "--env-id", "Pendulum-v1", "--source", "scripted", "--action-noise", "0.5",
             "--num-steps", "10000", "--seed", "3", "--output", rel(medium_file)]),
         Dataset("mixed", ROOT / "data" / "pendulum_mixed"),
-        Dataset("replay", replay_run, made_file=replay_run / "train" / "algorithm" / f"ckpt-{replay_iterations}-replay_buffer",
+        Dataset("replay", replay_run,
+                made_file=replay_run / "train" / "algorithm" / f"ckpt-{replay_iterations}-replay_buffer",
                 make=["hybrid_sac.py", "--num-iterations", str(replay_iterations), "--save-buffer",
                       "--checkpoint-interval", str(replay_iterations), "--seed", "7", "--run-dir", rel(replay_run)]),
     ]
@@ -335,7 +337,8 @@ def report(questions: dict, seeds: list, mode_text: str, results_dir: Path, comm
              f"Settings: {mode_text}. Seeds: {' '.join(map(str, seeds))}.\n",
              f"Final = the evaluation at the last iteration; ± is the standard deviation over seeds (numpy's, "
              f"ddof 0). Normalized score = 100 (R - R_random) / (R_expert - R_random) with R_random = "
-             f"{refs['random']:.1f} and R_expert = {refs['expert']:.1f}, the reference returns of {rel(EXPERT_BUFFER)}, "
+             f"{refs['random']:.1f} and R_expert = {refs['expert']:.1f}, the reference returns of "
+             f"{rel(EXPERT_BUFFER)}, "
              f"for every run. \"first return ≥ {SOLVED_RETURN:.0f} at\": the mean over the seeds that get there "
              f"of the first evaluated iteration where the mean evaluation return is at least {SOLVED_RETURN:.0f}, "
              f"and how many seeds do.\n"]

@@ -209,7 +209,8 @@ def bmm():
 def matmul_throughput(budget: Budget) -> list:
     """[(operation, seconds per call, FLOP/s)]."""
     cases = [(f"torch.bmm [2,{HIDDEN},{HIDDEN}] x [2,{HIDDEN},{HIDDEN}]", bmm, BMM_FLOPS),
-             (f"torch.mm [{HIDDEN},{HIDDEN}] x [{HIDDEN},{HIDDEN}]", lambda: torch.mm(BMM_A[0], BMM_B[0]), 2 * HIDDEN**3)]
+             (f"torch.mm [{HIDDEN},{HIDDEN}] x [{HIDDEN},{HIDDEN}]", lambda: torch.mm(BMM_A[0], BMM_B[0]),
+              2 * HIDDEN**3)]
     rows = []
     for name, fn, flops in cases:
         seconds = seconds_per_call(fn, budget, warmup=50)

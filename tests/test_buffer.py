@@ -15,7 +15,9 @@ from conftest import ROOT
 
 
 def make_envs(num_envs, max_steps, seed=0):
-    make = lambda: gym.wrappers.RescaleAction(gym.make("Pendulum-v1", max_episode_steps=max_steps), -1, 1)
+    def make():
+        return gym.wrappers.RescaleAction(gym.make("Pendulum-v1", max_episode_steps=max_steps), -1, 1)
+
     envs = gym.vector.SyncVectorEnv([make] * num_envs)
     envs.reset(seed=seed)
     envs.action_space.seed(seed)

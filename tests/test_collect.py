@@ -35,7 +35,10 @@ def load(path):
     """Rows of a one-file buffer in ring order, per env: step_type, reward, discount, observation, action."""
     f = buffer.load_offline_buffer(path).files[0]
     rows = [f.ring_rows[e][f.held[e]] for e in range(len(f.ring_rows))]
-    pick = lambda x: [x[r].numpy() for r in rows]
+
+    def pick(x):
+        return [x[r].numpy() for r in rows]
+
     return f, dict(step_type=pick(f.rows.step_type), reward=pick(f.rows.reward), discount=pick(f.rows.discount),
                    observation=pick(f.rows.observation), action=pick(f.rows.action))
 

@@ -91,7 +91,7 @@ def test_online_mode_reaches_gradient_steps(tmp_path, recorder):
     assert recorder["losses"] and all(np.isfinite(recorder["losses"]))
     assert critics_changed(recorder, agent)
     lines = eval_lines(run_dir)
-    assert [l["iteration"] for l in lines] == [30, 60] and lines[-1]["env_steps"] == 60
+    assert [line["iteration"] for line in lines] == [30, 60] and lines[-1]["env_steps"] == 60
     assert lines[-1]["normalized_score"] is None
     assert (run_dir / "train" / "algorithm" / "ckpt-60").exists() and (run_dir / "policy.pt").exists()
 
@@ -155,7 +155,7 @@ def test_resume_continues_from_the_checkpoint(tmp_path, recorder):
                                 save_buffer=True, resume=str(tmp_path / "run")))
     assert recorder["online"] == 11 + 30  # the resumed run trained iterations 20..49 only
     lines = eval_lines(tmp_path / "run")
-    assert [l["iteration"] for l in lines] == [10, 20, 30, 40, 50] and lines[-1]["env_steps"] == 50
+    assert [line["iteration"] for line in lines] == [10, 20, 30, 40, 50] and lines[-1]["env_steps"] == 50
     saved = torch.load(ckpt_dir / "ckpt-50-replay_buffer", weights_only=True)
     assert int(saved["algorithm"]["_replay_buffer._current_pos"][0]) == 50  # the buffer came back too
     assert torch.load(ckpt_dir / "ckpt-50", weights_only=True)["iteration"] == 50

@@ -54,7 +54,9 @@ def test_pure_offline_is_the_default_and_trains(module, tmp_path):
     line = last_eval(run_dir)
     assert line["env_steps"] == 0 and line["normalized_score"] is not None
     if module is offline_bc:  # no critic is trained, nor its targets moved
-        unchanged = lambda a, b: all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters()))
+        def unchanged(a, b):
+            return all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters()))
+
         assert unchanged(initial.qf, agent.qf) and unchanged(initial.qf_target, agent.qf_target)
     else:
         assert changed(initial.qf, agent.qf) and changed(initial.qf_target, agent.qf_target)
@@ -64,7 +66,12 @@ def test_pure_offline_is_the_default_and_trains(module, tmp_path):
 def test_offline_to_online_trains_the_critic_online(module, tmp_path, monkeypatch):
     online_batches = []
     sample = buffer.ReplayBuffer.sample
-    monkeypatch.setattr(buffer.ReplayBuffer, "sample", lambda self, *a, **k: online_batches.append(1) or sample(self, *a, **k))
+
+    def counted_sample(self, *a, **k):
+        online_batches.append(1)
+        return sample(self, *a, **k)
+
+    monkeypatch.setattr(buffer.ReplayBuffer, "sample", counted_sample)
     extra = {"cql_n_actions": 2} if module is offline_cql else {}
     initial, agent, run_dir = run(module, tmp_path, num_iterations=60, eval_interval=60,
                                   rl_train_after_update_steps=10, **extra)
