@@ -201,25 +201,29 @@ class RunFailed(Exception):
     pass
 
 
-def code_sha256(script: str) -> str:
-    """What a run's code is: the script it runs and buffer.py, which every script imports."""
+def inputs_sha256(command: list) -> str:
+    """What a run reads: the script it runs, buffer.py (which every script imports) and the buffer file
+    of its --offline-buffer-dir, if any (a dataset made again makes its runs stale)."""
+    paths = [ROOT / command[0], ROOT / "buffer.py"]
+    if "--offline-buffer-dir" in command:
+        paths.append(buffer.find_buffer_file(ROOT / command[command.index("--offline-buffer-dir") + 1]))
     digest = hashlib.sha256()
-    for path in (ROOT / script, ROOT / "buffer.py"):
+    for path in paths:
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
 def ensure(command: list, out_dir: Path, finished, label: str, threads: int):
     """Run `python <command>` from the repository root (torch with `threads` threads) unless out_dir
-    already holds a finished run of exactly this command and code; a stale or unfinished out_dir is
-    deleted first."""
+    already holds a finished run of exactly this command, code and data; a stale or unfinished out_dir
+    is deleted first."""
     stamp_path = out_dir / "benchmark_command.json"
-    stamp = {"command": command, "code_sha256": code_sha256(command[0])}
+    stamp = {"command": command, "inputs_sha256": inputs_sha256(command)}
     if stamp_path.exists() and json.loads(stamp_path.read_text()) == stamp and finished():
         print(f"{label}: done already, skipped", flush=True)
         return
     if out_dir.exists():
-        print(f"{label}: unfinished or made by another command or code, deleting {rel(out_dir)}", flush=True)
+        print(f"{label}: unfinished or made by another command, code or data, deleting {rel(out_dir)}", flush=True)
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
     stamp_path.write_text(json.dumps(stamp))

@@ -1,5 +1,5 @@
 """benchmarks/learning.py runs its experiments, writes its table and figures, and reuses a finished run
-only while its command and its code are unchanged; benchmarks/cql_diagnosis.py reads a run of
+only while its command, its code and its data are unchanged; benchmarks/cql_diagnosis.py reads a run of
 offline_cql.py; benchmarks/speed.py measures every update and the loop, and compares with d3rlpy when it
 is installed."""
 import math
@@ -26,12 +26,14 @@ with open(pathlib.Path(__file__).parent / "runs_made", "a") as f:
 """
 
 
-def test_a_finished_run_is_made_again_when_its_command_or_code_changes(tmp_path):
-    script, out_dir = tmp_path / "fake_training.py", tmp_path / "run"
+def test_a_finished_run_is_made_again_when_its_command_code_or_data_changes(tmp_path):
+    script, out_dir, data = tmp_path / "fake_training.py", tmp_path / "run", tmp_path / "data"
     script.write_text(FAKE_TRAINING)
+    data.mkdir()
+    (data / "ckpt-1-replay_buffer").write_text("rows")
 
     def ensure(*extra_args):
-        learning.ensure([str(script), str(out_dir), *extra_args], out_dir,
+        learning.ensure([str(script), str(out_dir), "--offline-buffer-dir", str(data), *extra_args], out_dir,
                         lambda: learning.last_iteration(out_dir) >= 5, "fake", threads=1)
         return len((tmp_path / "runs_made").read_text())
 
@@ -43,6 +45,9 @@ def test_a_finished_run_is_made_again_when_its_command_or_code_changes(tmp_path)
     assert ensure("--another-flag") == 3
     (out_dir / "eval.jsonl").write_text("")  # unfinished
     assert ensure("--another-flag") == 4
+    (data / "ckpt-1-replay_buffer").write_text("other rows")  # the dataset made again
+    assert ensure("--another-flag") == 5
+    assert ensure("--another-flag") == 5
 
 
 def test_learning_runs_its_experiments_and_writes_the_table_and_figures(tmp_path, monkeypatch, capsys):
