@@ -2,6 +2,7 @@
 only while its command, its code and its data are unchanged; benchmarks/cql_diagnosis.py reads a run of
 offline_cql.py; benchmarks/speed.py measures every update and the loop, and compares with d3rlpy when it
 is installed."""
+import json
 import math
 import re
 import subprocess
@@ -138,3 +139,22 @@ def test_speed_runs_d3rlpys_updates_when_installed():
     for name, update in updates:
         losses = [update() for _ in range(3)]
         assert all(math.isfinite(v) for step in losses for v in step.values()), name
+
+
+def test_d3rlpy_cql_sees_the_buffers_episodes_and_runs():
+    pytest.importorskip("d3rlpy", reason="d3rlpy is not installed (never a requirement; see benchmarks/README.md)")
+    import buffer
+    import d3rlpy_cql
+    dataset, meta = d3rlpy_cql.mdp_dataset(str(EXPERT))
+    returns = buffer.episode_returns(buffer.load_offline_buffer(str(EXPERT)).files[0])
+    assert len(dataset.episodes) == len(returns) and dataset.transition_count == 200 * len(returns)
+    assert [float(e.rewards.sum()) for e in dataset.episodes] == pytest.approx(returns.tolist(), abs=1e-3)
+    assert meta["reference_returns"]["expert"] < 0
+    for flags in ([], ["--like-offline-cql"]):
+        result = subprocess.run([sys.executable, "benchmarks/d3rlpy_cql.py", "--data", str(EXPERT), "--steps", "4",
+                                 "--eval-interval", "2", "--eval-episodes", "1", *flags],
+                                capture_output=True, text=True, cwd=ROOT)
+        assert result.returncode == 0, result.stderr[-3000:]
+        lines = [json.loads(line) for line in result.stdout.splitlines()]
+        assert [line["iteration"] for line in lines] == [2, 4]
+        assert all(-2000 < line["return_mean"] < 0 for line in lines), flags
