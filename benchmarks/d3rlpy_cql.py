@@ -28,10 +28,11 @@ import collect  # noqa: E402  (complete_episodes)
 import offline_cql  # noqa: E402  (its defaults, for --like-offline-cql)
 
 
-def mdp_dataset(path: str):
+def mdp_dataset(offline: buffer.OfflineBuffer):
+    """The complete episodes of the buffer's first file as a d3rlpy MDPDataset."""
     import d3rlpy
 
-    f = buffer.load_offline_buffer(path).files[0]
+    f = offline.files[0]
     episodes, _ = collect.complete_episodes(f)
     parts = {"observations": [], "actions": [], "rewards": [], "terminals": [], "timeouts": []}
     for rows in episodes:
@@ -45,8 +46,7 @@ def mdp_dataset(path: str):
         parts["rewards"].append(np.r_[f.rows.reward[rows[1:]].numpy(), 0.0].astype(np.float32)[:, None])
         parts["terminals"].append(np.r_[np.zeros(n - 1), float(terminated)])
         parts["timeouts"].append(np.r_[np.zeros(n - 1), float(not terminated)])
-    dataset = d3rlpy.dataset.MDPDataset(**{k: np.concatenate(v) for k, v in parts.items()})
-    return dataset, buffer.load_offline_buffer(path).meta
+    return d3rlpy.dataset.MDPDataset(**{k: np.concatenate(v) for k, v in parts.items()})
 
 
 def evaluate(algo, env, episodes: int, seed: int) -> float:
@@ -94,10 +94,11 @@ def main():
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     d3rlpy.seed(args.seed)
     torch.manual_seed(args.seed)
-    dataset, meta = mdp_dataset(args.data)
+    offline = buffer.load_offline_buffer(args.data)
+    dataset = mdp_dataset(offline)
     if args.like_offline_cql:
         ours = offline_cql.Args()
-        mean, std = buffer.load_offline_buffer(args.data).observation_mean_std()
+        mean, std = offline.observation_mean_std()
         config = d3rlpy.algos.CQLConfig(
             actor_learning_rate=ours.policy_lr, critic_learning_rate=ours.q_lr, temp_learning_rate=ours.q_lr,
             initial_temperature=ours.alpha, conservative_weight=ours.cql_alpha, alpha_learning_rate=0.0,
@@ -119,7 +120,7 @@ def main():
                                 logger_adapter=d3rlpy.logging.NoopAdapterFactory()):
         mean = evaluate(algo, env, args.eval_episodes, args.seed + 1_000_000)
         line = {"iteration": epoch * args.eval_interval, "return_mean": mean,
-                "normalized_score": buffer.normalized_score(mean, meta)}
+                "normalized_score": buffer.normalized_score(mean, offline.meta)}
         print(json.dumps(line), flush=True)
         lines.append(line)
         if args.out:
