@@ -39,6 +39,8 @@ import buffer  # noqa: E402
 import offline_cql  # noqa: E402
 from collect import pendulum_expert  # noqa: E402
 
+GRID = torch.linspace(-1, 1, 81)  # the actions over which the critic's best one is found
+
 
 def energy(obs):
     return 0.5 * obs[..., 2] ** 2 + 15.0 * obs[..., 0]
@@ -61,10 +63,9 @@ def load_agent(run_dir: Path):
 @torch.no_grad()
 def on_data_states(agent, batch):
     obs, action = batch.observation, batch.action[:, 0]
-    grid = torch.linspace(-1, 1, 81)
-    q = agent.qf(obs.repeat_interleave(len(grid), 0), grid.repeat(len(obs))[:, None]).min(0).values
-    q = q.view(len(obs), len(grid))
-    best = grid[q.argmax(1)]  # the critic's preferred action per state
+    q = agent.qf(obs.repeat_interleave(len(GRID), 0), GRID.repeat(len(obs))[:, None]).min(0).values
+    q = q.view(len(obs), len(GRID))
+    best = GRID[q.argmax(1)]  # the critic's preferred action per state
     actor = agent.actor.act(obs)[:, 0]
     full_torque, high_energy = action.abs() > 0.99, energy(obs) >= 15
     rows = []
@@ -87,9 +88,9 @@ def q_over_actions(agent, obs, grid):
     return agent.qf(obs.expand(len(grid), -1), grid[:, None]).min(0).values
 
 
-def greedy_action(agent, obs, grid=torch.linspace(-1, 1, 81)):
+def greedy_action(agent, obs):
     """The action of the grid with the highest minimum over the critics."""
-    return grid[q_over_actions(agent, obs, grid).argmax()].view(1, 1)
+    return GRID[q_over_actions(agent, obs, GRID).argmax()].view(1, 1)
 
 
 @torch.no_grad()

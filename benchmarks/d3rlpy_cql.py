@@ -17,7 +17,6 @@ import logging
 import sys
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 import torch
 
@@ -25,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 import buffer  # noqa: E402
 import collect  # noqa: E402  (complete_episodes)
-import offline_cql  # noqa: E402  (its defaults, for --like-offline-cql)
+import offline_cql  # noqa: E402  (its evaluation, and its defaults for --like-offline-cql)
 
 
 def mdp_dataset(offline: buffer.OfflineBuffer):
@@ -49,18 +48,14 @@ def mdp_dataset(offline: buffer.OfflineBuffer):
     return d3rlpy.dataset.MDPDataset(**{k: np.concatenate(v) for k, v in parts.items()})
 
 
-def evaluate(algo, env, episodes: int, seed: int) -> float:
-    returns = []
-    for episode in range(episodes):
-        obs, _ = env.reset(seed=seed + episode)
-        done, total = False, 0.0
-        while not done:
-            action = algo.predict(np.asarray(obs, np.float32)[None])[0]
-            obs, reward, terminated, truncated, _ = env.step(action)
-            total += float(reward)
-            done = terminated or truncated
-        returns.append(total)
-    return float(np.mean(returns))
+class D3rlpyPolicy:
+    """A d3rlpy algorithm behind the interface offline_cql.evaluate calls: act(observations) -> actions."""
+
+    def __init__(self, algo):
+        self.algo = algo
+
+    def act(self, observations: torch.Tensor) -> torch.Tensor:
+        return torch.as_tensor(self.algo.predict(observations.numpy()))
 
 
 def main():
@@ -92,8 +87,7 @@ def main():
     from d3rlpy.preprocessing import StandardObservationScaler
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    d3rlpy.seed(args.seed)
-    torch.manual_seed(args.seed)
+    d3rlpy.seed(args.seed)  # python's, numpy's and torch's generators
     offline = buffer.load_offline_buffer(args.data)
     dataset = mdp_dataset(offline)
     if args.like_offline_cql:
@@ -112,13 +106,13 @@ def main():
             conservative_weight=args.conservative_weight, alpha_threshold=args.alpha_threshold,
             alpha_learning_rate=args.alpha_learning_rate, soft_q_backup=args.soft_q_backup)
     algo = config.create(device="cpu:0")
-    env = gym.wrappers.RescaleAction(gym.make("Pendulum-v1"), np.float32(-1), np.float32(1))
+    env = offline_cql.make_env("Pendulum-v1")()
     lines = []
     # one epoch per evaluation
     for epoch, _ in algo.fitter(dataset, n_steps=args.steps, n_steps_per_epoch=args.eval_interval,
                                 show_progress=False, save_interval=10**9,
                                 logger_adapter=d3rlpy.logging.NoopAdapterFactory()):
-        mean = evaluate(algo, env, args.eval_episodes, args.seed + 1_000_000)
+        mean, _ = offline_cql.evaluate(D3rlpyPolicy(algo), env, args.eval_episodes, args.seed + 1_000_000)
         line = {"iteration": epoch * args.eval_interval, "return_mean": mean,
                 "normalized_score": buffer.normalized_score(mean, offline.meta)}
         print(json.dumps(line), flush=True)
