@@ -3,7 +3,7 @@ the policy's own episodes.
 
     python benchmarks/cql_diagnosis.py benchmarks/runs/offline/cql-expert/seed1 data/pendulum_expert
 
-Reads the run's newest checkpoint and the offline data it trained on, and prints two tables.
+Reads the run's newest checkpoint and the offline data it trained on, and prints three tables.
 
 On the data's states (a sample), split into full-torque rows (|action| > 0.99) with the energy below
 15 (the scripted expert pumping energy in during the swing-up), full-torque rows with the energy 15 or
@@ -15,6 +15,9 @@ balancing near the top):
 - argmax Q's sign differs: how often that action pushes the other way than the data's (on the
   full-torque rows only: there it means the critic prefers the other full torque);
 - Q range: max minus min of Q over that grid (how much the critic says the action matters).
+On the same rows, how narrow the critic's peak at the data's action is: how far Q falls from the
+data's action to actions 0.01, 0.03, 0.1 and 0.3 away, and the slope dQ/da there (a peak narrower
+than the policy's spread gives the actor's gradient nothing to climb).
 
 On the policy's episodes (deterministic actions, as the evaluations): the return; the largest
 pendulum energy E = speed^2 / 2 + 15 cos(theta) (15 at rest upright; collect.py's expert pumps towards
@@ -40,6 +43,7 @@ import offline_cql  # noqa: E402
 from collect import pendulum_expert  # noqa: E402
 
 GRID = torch.linspace(-1, 1, 81)  # the actions over which the critic's best one is found
+OFFSETS = (0.01, 0.03, 0.1, 0.3)  # distances from the data's action at which the critic's peak is measured
 
 
 def energy(obs):
@@ -60,6 +64,15 @@ def load_agent(run_dir: Path):
     return agent, max(found)
 
 
+def row_groups(batch):
+    """The three kinds of data rows: (name, mask, whether the action's sign means something)."""
+    full_torque, high_energy = batch.action[:, 0].abs() > 0.99, energy(batch.observation) >= 15
+    # near-zero actions have no meaningful sign: only the full-torque rows get the sign column
+    return [("full torque, energy below 15 (swing-up)", full_torque & ~high_energy, True),
+            ("full torque, energy 15 or more (mostly braking)", full_torque & high_energy, True),
+            ("other (mostly balancing)", ~full_torque, False)]
+
+
 @torch.no_grad()
 def on_data_states(agent, batch):
     obs, action = batch.observation, batch.action[:, 0]
@@ -67,12 +80,8 @@ def on_data_states(agent, batch):
     q = q.view(len(obs), len(GRID))
     best = GRID[q.argmax(1)]  # the critic's preferred action per state
     actor = agent.actor.act(obs)[:, 0]
-    full_torque, high_energy = action.abs() > 0.99, energy(obs) >= 15
     rows = []
-    # near-zero actions have no meaningful sign: only the full-torque rows get the sign column
-    for name, rows_of, signed in (("full torque, energy below 15 (swing-up)", full_torque & ~high_energy, True),
-                                  ("full torque, energy 15 or more (mostly braking)", full_torque & high_energy, True),
-                                  ("other (mostly balancing)", ~full_torque, False)):
+    for name, rows_of, signed in row_groups(batch):
         sign_differs = None
         if signed and rows_of.any():
             sign_differs = (best.sign() != action.sign())[rows_of].float().mean().item()
@@ -80,6 +89,29 @@ def on_data_states(agent, batch):
                      (best - action)[rows_of].abs().mean().item(), sign_differs,
                      (q.max(1).values - q.min(1).values)[rows_of].mean().item()))
     return rows
+
+
+def peak_at_data(agent, batch):
+    """How narrow the critics' peak at the data's action is: per kind of row, the mean drop of Q from
+    the data's action to the actions OFFSETS away (on the sides that lie in [-1, 1]), and the median
+    slope |dQ/da| at the data's action (what the actor's gradient meets there)."""
+    obs, action = batch.observation, batch.action
+    with torch.no_grad():
+        q_data = agent.qf(obs, action).min(0).values
+        drops = []
+        for offset in OFFSETS:
+            total, sides = 0.0, 0.0
+            for side in (-1, 1):
+                near = action + side * offset
+                inside = (near.abs() <= 1)[:, 0].float()  # a full-torque action has a neighbour on one side
+                total = total + inside * agent.qf(obs, near.clamp(-1, 1)).min(0).values
+                sides = sides + inside
+            drops.append(q_data - total / sides)
+    at_data = action.clone().requires_grad_(True)
+    agent.qf(obs, at_data).min(0).values.sum().backward()
+    slope = at_data.grad[:, 0].abs()
+    return [(name, [drop[rows_of].mean().item() for drop in drops], slope[rows_of].median().item())
+            for name, rows_of, _ in row_groups(batch) if rows_of.any()]
 
 
 @torch.no_grad()
@@ -137,6 +169,13 @@ def main():
     for name, count, actor_error, argmax_error, sign_differs, q_range in on_data_states(agent, batch):
         sign_text = "-" if sign_differs is None else f"{sign_differs:.0%}"
         print(f"| {name} | {count} | {actor_error:.3f} | {argmax_error:.3f} | {sign_text} | {q_range:.2f} |")
+
+    print("\nhow narrow the critics' peak at the data's action is: Q(s, a_data) - Q(s, a_data ± d), and the "
+          "median slope there\n")
+    print("| data rows | " + " | ".join(f"d = {offset}" for offset in OFFSETS) + " | median abs(dQ/da) at a_data |")
+    print("| --- |" + " --- |" * (len(OFFSETS) + 1))
+    for name, drops, slope in peak_at_data(agent, batch):
+        print(f"| {name} | " + " | ".join(f"{drop:.2f}" for drop in drops) + f" | {slope:.1f} |")
 
     print(f"\nlargest energy in the sampled data: {data_energy.max():.1f} (99th percentile "
           f"{data_energy.quantile(0.99):.1f}; 15 is at rest upright)\n")

@@ -90,14 +90,22 @@ def diagnose(*args):
                           capture_output=True, text=True, cwd=ROOT)
 
 
-def test_cql_diagnosis_reads_a_run_and_prints_both_tables(tmp_path):
+def test_cql_diagnosis_reads_a_run_and_prints_its_tables(tmp_path):
     run_dir = tmp_path / "run"
     offline_cql.train(offline_cql.Args(run_dir=str(run_dir), offline_buffer_dir=[str(EXPERT)], num_iterations=30,
                                        hidden_dim=32, batch_size=32, eval_episodes=1, cql_n_actions=2))
     result = diagnose(run_dir, EXPERT, "--states", 200, "--episodes", 2)
     assert result.returncode == 0, result.stderr
-    table_rows = [line.split("|")[1:-1] for line in result.stdout.splitlines() if line.startswith("| ")]
-    data_rows = [row for row in table_rows if row[0].strip().startswith(("full torque", "other"))]
+    def rows_of(text):
+        return [line.split("|")[1:-1] for line in text.splitlines() if line.startswith("| ")]
+
+    before_peak, after_peak = result.stdout.split("how narrow the critics' peak")
+    data_rows = [row for row in rows_of(before_peak) if row[0].strip().startswith(("full torque", "other"))]
+    peak_rows = [row for row in rows_of(after_peak.split("largest energy")[0])
+                 if row[0].strip().startswith(("full torque", "other"))]
+    assert [row[0] for row in peak_rows] == [row[0] for row in data_rows if int(row[1]) > 0]
+    assert all(len(row) == 6 and all(math.isfinite(float(value)) for value in row[1:]) for row in peak_rows)
+    table_rows = rows_of(result.stdout)
     episode_rows = [row for row in table_rows if row[0].strip().isdigit()]
     assert sum(int(row[1]) for row in data_rows) == 200
     assert len(episode_rows) == 2
