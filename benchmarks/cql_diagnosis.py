@@ -108,8 +108,7 @@ def peak_at_data(agent, batch):
                 sides = sides + inside
             drops.append(q_data - total / sides)
     at_data = action.clone().requires_grad_(True)
-    agent.qf(obs, at_data).min(0).values.sum().backward()
-    slope = at_data.grad[:, 0].abs()
+    slope = torch.autograd.grad(agent.qf(obs, at_data).min(0).values.sum(), at_data)[0][:, 0].abs()
     return [(name, [drop[rows_of].mean().item() for drop in drops], slope[rows_of].median().item())
             for name, rows_of, _ in row_groups(batch) if rows_of.any()]
 

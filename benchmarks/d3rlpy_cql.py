@@ -92,7 +92,7 @@ def main():
     dataset = mdp_dataset(offline)
     if args.like_offline_cql:
         ours = offline_cql.Args()
-        mean, std = offline.observation_mean_std()
+        obs_mean, obs_std = offline.observation_mean_std()
         config = d3rlpy.algos.CQLConfig(
             actor_learning_rate=ours.policy_lr, critic_learning_rate=ours.q_lr, temp_learning_rate=ours.q_lr,
             initial_temperature=ours.alpha, conservative_weight=ours.cql_alpha, alpha_learning_rate=0.0,
@@ -100,7 +100,7 @@ def main():
             gamma=ours.gamma, tau=ours.tau, n_critics=ours.num_critics,
             actor_encoder_factory=VectorEncoderFactory([ours.hidden_dim] * 2),
             critic_encoder_factory=VectorEncoderFactory([ours.hidden_dim] * 2, use_layer_norm=True),
-            observation_scaler=StandardObservationScaler(mean=mean.numpy(), std=std.numpy()))
+            observation_scaler=StandardObservationScaler(mean=obs_mean.numpy(), std=obs_std.numpy()))
     else:
         config = d3rlpy.algos.CQLConfig(
             conservative_weight=args.conservative_weight, alpha_threshold=args.alpha_threshold,
@@ -112,9 +112,9 @@ def main():
     for epoch, _ in algo.fitter(dataset, n_steps=args.steps, n_steps_per_epoch=args.eval_interval,
                                 show_progress=False, save_interval=10**9,
                                 logger_adapter=d3rlpy.logging.NoopAdapterFactory()):
-        mean, _ = offline_cql.evaluate(D3rlpyPolicy(algo), env, args.eval_episodes, args.seed + 1_000_000)
-        line = {"iteration": epoch * args.eval_interval, "return_mean": mean,
-                "normalized_score": buffer.normalized_score(mean, offline.meta)}
+        return_mean, _ = offline_cql.evaluate(D3rlpyPolicy(algo), env, args.eval_episodes, args.seed + 1_000_000)
+        line = {"iteration": epoch * args.eval_interval, "return_mean": return_mean,
+                "normalized_score": buffer.normalized_score(return_mean, offline.meta)}
         print(json.dumps(line), flush=True)
         lines.append(line)
         if args.out:
