@@ -2,10 +2,12 @@
 
 A buffer file is a `torch.save` zip holding, under "algorithm", tensors shaped
 [E, T, ...] (E parallel envs, T rows each) named `_replay_buffer.time_step|...`,
-`_replay_buffer.action`, ... (see README.md). A row is one time step: the
-observation, the reward and discount received on arriving there, its step type,
-and the action taken there. A transition is a row that is not LAST and the next
-row of the same env in ring order.
+`_replay_buffer.action`, ... (see README.md). The keys are in ALF's order:
+`_current_size`, `_current_pos`, then the data fields sorted by name at each
+nesting level, because ALF's offline loader takes them by position. A row is one
+time step: the observation, the reward and discount received on arriving there,
+its step type, and the action taken there. A transition is a row that is not LAST
+and the next row of the same env in ring order.
 
     python buffer.py info PATH... [--json]     what a buffer holds
     python buffer.py validate PATH...          exit 0 if every buffer is usable, 2 if not
@@ -79,6 +81,13 @@ def unflatten_observation(fields: dict, path: str) -> Observation:
     if not obs:
         raise BufferError(f"{path}: missing field '{PREFIX}{OBS}' (or '{OBS}|<key>' for a dict observation)")
     return obs
+
+
+def alf_key_order(key: str) -> tuple:
+    """Sort key that puts data fields in ALF's nest-flattening order: by name at each nesting level.
+    ALF's offline loader packs a file's fields into its experience spec by position, so the order matters.
+    Not the plain string: "_" < "|", which would put "observation|a_b" before "observation|a|c"."""
+    return tuple(key.split("|"))
 
 
 def observation_shape(obs):
@@ -431,14 +440,17 @@ class ReplayBuffer:
                 "action": self.action}
 
     def state_dict(self, meta: Optional[dict] = None) -> dict:
-        """The buffer as a file in ALF's layout ("algorithm", "metrics", "trainer_progress", "meta").
+        """The buffer as a file in ALF's layout ("algorithm", "metrics", "trainer_progress", "meta"), keys in
+        ALF's order (`_current_size`, `_current_pos`, then the data fields sorted by alf_key_order).
         Until the ring wraps only the rows written so far are kept: a file holds no empty rows."""
         # clone: torch.save writes a view's whole storage
-        fields = {key: value if self.size == self.capacity else value[:, :self.size].clone()
-                  for key, value in self._fields().items()}
-        fields["rollout_info|rl|action"] = fields["action"]
-        fields["_current_size"] = torch.full((self.num_envs,), self.size, dtype=torch.int64)
-        fields["_current_pos"] = torch.full((self.num_envs,), self.pos, dtype=torch.int64)
+        data = {key: value if self.size == self.capacity else value[:, :self.size].clone()
+                for key, value in self._fields().items()}
+        data["rollout_info|rl|action"] = data["action"]
+        fields = {"_current_size": torch.full((self.num_envs,), self.size, dtype=torch.int64),
+                  "_current_pos": torch.full((self.num_envs,), self.pos, dtype=torch.int64)}
+        for key in sorted(data, key=alf_key_order):
+            fields[key] = data[key]
         meta = dict(meta or {})
         meta.setdefault("format_version", FORMAT_VERSION)
         meta.setdefault("counts", {"rows": self.size * self.num_envs, "env_steps": self.pos * self.num_envs})

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import buffer
+import collect
 from buffer import FIRST, LAST, MID, BufferError
 from conftest import ROOT
 
@@ -203,6 +204,56 @@ def test_dict_observations_load_as_dicts(tmp_path):
     assert {buffer.PREFIX + "time_step|observation|position",
             buffer.PREFIX + "time_step|observation|sensors|speed"} <= keys
     assert rb.sample(16).observation["sensors"]["speed"].shape == (16, 1)
+
+
+# --- key order: ALF's offline loader takes the fields by position -------------------------------
+
+
+def saved_keys(path):
+    """The keys of a file's "algorithm" dict, in the order they were saved."""
+    return list(torch.load(path, weights_only=True)["algorithm"])
+
+
+def assert_alf_key_order(path, alf_path):
+    ours, alfs = saved_keys(path), saved_keys(alf_path)
+    assert ours[:2] == [buffer.PREFIX + "_current_size", buffer.PREFIX + "_current_pos"]
+    assert set(ours) <= set(alfs)  # every key we write is one of ALF's (it also has the action distribution)
+    assert ours == [key for key in alfs if key in ours]
+
+
+def test_online_buffer_file_has_alfs_key_order(tmp_path, alf_buffer_path):
+    envs = make_envs(2, max_steps=9)
+    rb = buffer.ReplayBuffer(2, 20, envs.single_observation_space, envs.single_action_space)
+    rollout(rb, envs, 12)
+    rb.save(tmp_path / "b")
+    assert_alf_key_order(tmp_path / "b", alf_buffer_path)
+    restored = buffer.ReplayBuffer(2, 20, envs.single_observation_space, envs.single_action_space)
+    restored.load_state_dict(torch.load(tmp_path / "b", weights_only=True))
+    assert restored.pos == 12 and torch.equal(restored.observation, rb.observation)
+
+
+def test_collected_file_has_alfs_key_order(tmp_path, alf_buffer_path):
+    path = tmp_path / "ckpt-50-replay_buffer"
+    assert collect.main(["--env-id", "Pendulum-v1", "--source", "random", "--num-steps", "50",
+                         "--output", str(path), "--reference-episodes", "1"]) == 0
+    assert_alf_key_order(path, alf_buffer_path)
+    assert buffer.load_offline_buffer(path).num_transitions == 49
+
+
+def test_dict_observation_keys_are_sorted_by_path_not_by_string(tmp_path):
+    """"a|c" comes before "a_b" (per level, "a" < "a_b"), though as strings "_" < "|"."""
+    space = gym.spaces.Dict({"a_b": gym.spaces.Box(-1, 1, (1,)),
+                             "a": gym.spaces.Dict({"c": gym.spaces.Box(-1, 1, (2,))})})
+    rb = buffer.ReplayBuffer(1, 8, space, gym.spaces.Box(-1, 1, (1,)))
+    for _ in range(3):
+        rb.add(space.sample(), [[0.5]], [1.0], [False], [False])
+    rb.save(tmp_path / "b")
+    assert saved_keys(tmp_path / "b") == [buffer.PREFIX + key for key in [
+        "_current_size", "_current_pos", "action", "rollout_info|rl|action", "time_step|discount",
+        "time_step|env_id", "time_step|observation|a|c", "time_step|observation|a_b", "time_step|prev_action",
+        "time_step|reward", "time_step|step_type"]]
+    offline = buffer.load_offline_buffer(tmp_path / "b")
+    assert offline.observation_shape == {"a": {"c": (2,)}, "a_b": (1,)} and offline.num_transitions == 2
 
 
 # --- bad input: one specific error each, naming the file and the field -------------------------
