@@ -28,6 +28,7 @@ import torch
 FIRST, MID, LAST = 0, 1, 2
 FORMAT_VERSION = 1
 PREFIX = "_replay_buffer."
+ZIP_MAGIC = b"PK\x03\x04"  # the first bytes of every zip archive, so of every torch.save file
 OBS = "time_step|observation"
 # Fields a reader needs besides the observation; `rollout_info|rl|action`, `prev_action` and `env_id`
 # are written but never read.
@@ -318,6 +319,17 @@ class _OfflineFile:
 def load_checkpoint(path: Path):
     """torch.load that never runs code from the file and turns every failure into a BufferError
     (buffer files, and the scripts' checkpoints when they resume)."""
+    # A file that is not a zip gets our words, not torch's ("mmap can only be used with files saved with ...").
+    # Only the first bytes are checked (not zipfile.is_zipfile): a zip cut short still starts with them
+    # and gets the "truncated" message below.
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError as e:
+        raise BufferError(f"{path}: cannot be read ({e.strerror or e})") from None
+    if not head.startswith(ZIP_MAGIC):
+        what = "it is empty" if not head else f"it starts with {head!r}"
+        raise BufferError(f"{path}: not a buffer file or checkpoint (not a torch.save zip archive; {what})")
     try:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except pickle.UnpicklingError as e:

@@ -321,18 +321,26 @@ def test_bad_files_raise_named_errors(tmp_path):
     good = save_fields(tmp_path / "good", good_fields())
     truncated = tmp_path / "truncated"
     truncated.write_bytes(good.read_bytes()[:300])
-    text = tmp_path / "text"
-    text.write_text("not a checkpoint")
     pickled = tmp_path / "pickled"
     torch.save({"algorithm": {"x": buffer.Batch}}, pickled)  # a class: needs unpickling of code
     empty_dir = tmp_path / "empty"
     empty_dir.mkdir()
-    cases = {tmp_path / "nope": "no such file", truncated: "not a torch checkpoint",
-             text: "not a torch checkpoint", pickled: "objects other than tensors",
-             empty_dir: "holds no ckpt-<step>-replay_buffer"}
+    cases = {tmp_path / "nope": "no such file", truncated: "not a torch checkpoint \\(zip\\) or truncated",
+             pickled: "objects other than tensors", empty_dir: "holds no ckpt-<step>-replay_buffer"}
     for path, message in cases.items():
         with pytest.raises(BufferError, match=message):
             buffer.load_offline_buffer(path)
+
+
+def test_a_file_that_is_not_a_zip_is_said_in_our_words(tmp_path):
+    text = tmp_path / "text"
+    text.write_text("not a checkpoint, just text\n")
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    for path, what in [(text, "it starts with b'not a checkpoint'"), (empty, "it is empty")]:
+        with pytest.raises(BufferError) as e:
+            buffer.load_offline_buffer(path)
+        assert str(e.value) == f"{path}: not a buffer file or checkpoint (not a torch.save zip archive; {what})"
 
 
 def test_space_mismatch_names_the_field(tmp_path):
