@@ -218,16 +218,23 @@ class OfflineBuffer:
         observations = torch.cat([f.rows.observation.index_select(0, f.valid_rows).float() for f in self.files])
         return observations.mean(0), observations.std(0, correction=0) + 1e-3
 
-    def check_spaces(self, observation_space, action_space):
-        """Raise BufferError unless the buffer's shapes are the env's."""
+    def check_spaces(self, observation_space, action_space, env_id: Optional[str] = None):
+        """Raise BufferError unless the buffer's shapes are the env's. When they differ and the buffer's meta
+        names another env than `env_id`, the message says so first. Another env id with the same shapes is
+        no error: ALF's files have no meta, and e.g. a Pendulum-v0 buffer is good data for Pendulum-v1."""
         want_obs, want_act = space_shape(observation_space), space_shape(action_space)
         for f in self.files:
             if f.observation_shape != want_obs:
-                raise BufferError(f"{f.path}: field '{PREFIX}{OBS}' holds observations of shape "
-                                  f"{f.observation_shape}, the env's are {want_obs}")
-            if f.action_shape != want_act:
-                raise BufferError(f"{f.path}: field '{PREFIX}action' holds actions of shape "
-                                  f"{f.action_shape}, the env's are {want_act}")
+                problem = (f"field '{PREFIX}{OBS}' holds observations of shape {f.observation_shape}, "
+                           f"the env's are {want_obs}")
+            elif f.action_shape != want_act:
+                problem = f"field '{PREFIX}action' holds actions of shape {f.action_shape}, the env's are {want_act}"
+            else:
+                continue
+            made_for = (f.meta or {}).get("env_id")
+            if env_id is not None and made_for is not None and made_for != env_id:
+                problem = f"a buffer for {made_for} (meta env_id), not {env_id}: {problem}"
+            raise BufferError(f"{f.path}: {problem}")
 
 
 def tree_map_many(fn, trees):

@@ -269,8 +269,11 @@ def good_fields():
     }
 
 
-def save_fields(path, fields):
-    torch.save({"algorithm": {buffer.PREFIX + k: v for k, v in fields.items()}}, path)
+def save_fields(path, fields, meta=None):
+    checkpoint = {"algorithm": {buffer.PREFIX + k: v for k, v in fields.items()}}
+    if meta is not None:
+        checkpoint["meta"] = meta
+    torch.save(checkpoint, path)
     return path
 
 
@@ -349,6 +352,26 @@ def test_space_mismatch_names_the_field(tmp_path):
         offline.check_spaces(gym.spaces.Box(-1, 1, (4,)), gym.spaces.Box(-1, 1, (1,)))
     with pytest.raises(BufferError, match="actions of shape \\(1,\\), the env's are \\(2,\\)"):
         offline.check_spaces(gym.spaces.Box(-1, 1, (3,)), gym.spaces.Box(-1, 1, (2,)))
+
+
+def test_space_mismatch_names_the_buffers_env(tmp_path):
+    fields = good_fields()
+    fields["time_step|observation"] = torch.zeros(1, 5, 2)
+    path = save_fields(tmp_path / "b", fields, meta={"env_id": "MountainCarContinuous-v0"})
+    offline = buffer.load_offline_buffer(path)
+    pendulum = gym.spaces.Box(-1, 1, (3,)), gym.spaces.Box(-1, 1, (1,))
+    field = "field '_replay_buffer.time_step|observation' holds observations of shape (2,), the env's are (3,)"
+    with pytest.raises(BufferError) as e:
+        offline.check_spaces(*pendulum, env_id="Pendulum-v1")
+    assert str(e.value) == f"{path}: a buffer for MountainCarContinuous-v0 (meta env_id), not Pendulum-v1: {field}"
+    # without the env's id (as the scripts call it today), or for the same id, the message is the field's alone
+    for env_id in [None, "MountainCarContinuous-v0"]:
+        with pytest.raises(BufferError) as e:
+            offline.check_spaces(*pendulum, env_id=env_id)
+        assert str(e.value) == f"{path}: {field}"
+    # another env id with the same shapes is no error (a Pendulum-v0 buffer for Pendulum-v1)
+    old = save_fields(tmp_path / "v0", good_fields(), meta={"env_id": "Pendulum-v0"})
+    buffer.load_offline_buffer(old).check_spaces(*pendulum, env_id="Pendulum-v1")
 
 
 def test_cli_validate_and_info(tmp_path):
