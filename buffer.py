@@ -121,10 +121,45 @@ def make_meta(env_id: str, observation_space, action_space, source: str, **extra
             "action_space": space_to_meta(action_space), "source": source, **extra}
 
 
+# Returns of a random and of an expert policy (normalized_score's 0 and 100) for buffers that carry none,
+# e.g. ALF's files: by env id, or by the env's name without version (then for every version).
+KNOWN_REFERENCE_RETURNS = {
+    # D4RL's REF_MIN_SCORE / REF_MAX_SCORE (d4rl/infos.py), so that scores read beside published ones;
+    # D4RL measured them on older versions of these envs
+    "HalfCheetah": ("D4RL", {"random": -280.178953, "expert": 12135.0}),
+    "Hopper": ("D4RL", {"random": -20.272305, "expert": 3234.3}),
+    "Walker2d": ("D4RL", {"random": 1.629008, "expert": 4592.3}),
+    "Ant": ("D4RL", {"random": -325.6, "expert": 3879.7}),
+    # data/pendulum_expert's own, made by collect.py (500 episodes each of random actions and of its scripted expert)
+    "Pendulum-v1": ("data/pendulum_expert", {"random": -1240.6634386620774, "expert": -152.52087947621558}),
+}
+
+
+def _usable_reference_returns(refs) -> bool:
+    """Both returns there and different (equal ones would make every score a division by zero)."""
+    return (isinstance(refs, dict) and refs.get("random") is not None and refs.get("expert") is not None
+            and refs["random"] != refs["expert"])
+
+
+def reference_returns(env_id: str, meta: Optional[dict]) -> tuple[Optional[dict], str]:
+    """({"random": r0, "expert": r1} or None, where they come from or why there are none): the buffer's own
+    (meta["reference_returns"]) first, else KNOWN_REFERENCE_RETURNS for env_id.
+    normalized_score(r, {"reference_returns": refs}) scores with them."""
+    own = (meta or {}).get("reference_returns")
+    if _usable_reference_returns(own):
+        return {"random": own["random"], "expert": own["expert"]}, "the offline buffer's reference returns"
+    for key in (env_id, env_id.rsplit("-v", 1)[0]):
+        if key in KNOWN_REFERENCE_RETURNS:
+            source, refs = KNOWN_REFERENCE_RETURNS[key]
+            return dict(refs), f"{source}'s reference returns for {key}"
+    return None, f"no reference returns known for {env_id}: normalized_score is null"
+
+
 def normalized_score(episode_return: float, meta: Optional[dict]) -> Optional[float]:
-    """D4RL-style score: 0 for the random policy's return, 100 for the expert's; None if unknown."""
-    refs = (meta or {}).get("reference_returns") or {}
-    if "random" not in refs or "expert" not in refs or refs["expert"] == refs["random"]:
+    """D4RL-style score: 0 for the random policy's return, 100 for the expert's (meta["reference_returns"]);
+    None if unknown."""
+    refs = (meta or {}).get("reference_returns")
+    if not _usable_reference_returns(refs):
         return None
     return 100.0 * (episode_return - refs["random"]) / (refs["expert"] - refs["random"])
 

@@ -256,6 +256,39 @@ def test_dict_observation_keys_are_sorted_by_path_not_by_string(tmp_path):
     assert offline.observation_shape == {"a": {"c": (2,)}, "a_b": (1,)} and offline.num_transitions == 2
 
 
+# --- reference returns for normalized scores ----------------------------------------------------
+
+
+def test_reference_returns_the_buffers_own_first_then_the_table():
+    own = {"random": -1000.0, "expert": -100.0}
+    assert buffer.reference_returns("Pendulum-v1", {"reference_returns": own}) == (
+        own, "the offline buffer's reference returns")
+    # D4RL's for the locomotion tasks, any version; also where the buffer's own are incomplete or equal
+    half_cheetah = {"random": -280.178953, "expert": 12135.0}
+    assert buffer.reference_returns("HalfCheetah-v5", None) == (
+        half_cheetah, "D4RL's reference returns for HalfCheetah")
+    for unusable in [{"random": -5.0}, {"random": 3.0, "expert": 3.0}]:
+        assert buffer.reference_returns("HalfCheetah-v4", {"reference_returns": unusable})[0] == half_cheetah
+    refs, source = buffer.reference_returns("Hopper-v4", {"env_id": "Hopper-v4"})
+    assert refs == {"random": -20.272305, "expert": 3234.3} and "D4RL" in source
+    # Pendulum-v1: the bundled expert buffer's, as collect.py measured them
+    bundled = torch.load(ROOT / "data" / "pendulum_expert" / "ckpt-10000-replay_buffer", weights_only=True)["meta"]
+    refs, source = buffer.reference_returns("Pendulum-v1", None)
+    assert refs == bundled["reference_returns"] and "data/pendulum_expert" in source
+    assert buffer.normalized_score(refs["expert"], {"reference_returns": refs}) == pytest.approx(100.0)
+    for unknown in ["CartPole-v1", "Pendulum-v0"]:
+        assert buffer.reference_returns(unknown, {"env_id": unknown}) == (
+            None, f"no reference returns known for {unknown}: normalized_score is null")
+
+
+def test_normalized_score_from_meta():
+    meta = {"reference_returns": {"random": -1200.0, "expert": -200.0}}
+    assert buffer.normalized_score(-700.0, meta) == pytest.approx(50.0)
+    assert buffer.normalized_score(-700.0, None) is None
+    assert buffer.normalized_score(-700.0, {"reference_returns": {"random": -1200.0}}) is None
+    assert buffer.normalized_score(-700.0, {"reference_returns": {"random": 1.0, "expert": 1.0}}) is None
+
+
 # --- bad input: one specific error each, naming the file and the field -------------------------
 
 
