@@ -1,10 +1,11 @@
 """Make offline buffers (ALF's replay-buffer format, see buffer.py) from a scripted expert, uniform
-random actions, a saved policy or a local Minari dataset.
+random actions, a saved policy or a Minari dataset (local, or downloaded with --download).
 
     python collect.py --env-id Pendulum-v1 --source scripted --num-steps 10000 --output data/x/ckpt-10000-replay_buffer
     python collect.py --source scripted --random-fraction 0.5 --action-noise 0.3 ...   # a "medium"/mixed dataset
     python collect.py --source policy --policy runs/RUN/policy.pt ...                  # a trained policy
     python collect.py --source minari --dataset DATASET_ID_OR_DIR ...                  # convert a local Minari dataset
+    python collect.py --source minari --dataset mujoco/hopper/medium-v0 --download ... # download it if not local
     python collect.py ... --to-minari pendulum/expert-v0                               # also write a Minari dataset
 
 Every env is wrapped in `RescaleAction(env, -1, 1)`: scripted experts, policies and the stored actions
@@ -55,7 +56,11 @@ class Args:
     """--source policy: a policy.pt written by torch.export.save, mapping float32 observations [B, *obs_shape] to
     deterministic actions [B, *act_shape] in [-1, 1]"""
     dataset: Optional[str] = None
-    """--source minari: a local Minari dataset directory, or a dataset id under the Minari root (never downloaded)"""
+    """--source minari: a local Minari dataset directory, or a dataset id under the Minari root, e.g.
+    mujoco/hopper/medium-v0 (downloaded only with --download)"""
+    download: bool = False
+    """--source minari: fetch a --dataset id that is not under the Minari root from the Minari server
+    (minari.download_dataset, needs the network), then convert it"""
     action_noise: float = 0.0
     """std of Gaussian noise added to the source's actions (in the [-1, 1] scale, then clipped)"""
     random_fraction: float = 0.0
@@ -129,9 +134,10 @@ def make_envs(env_id: str, num_envs: int) -> gym.vector.SyncVectorEnv:
     return gym.vector.SyncVectorEnv([make] * num_envs)
 
 
-def reason(e: Exception) -> str:
-    """The first sentence of an exception's message, for a one-line error."""
-    return (str(e).split(". ")[0].splitlines() or [type(e).__name__])[0]
+def reason(e: Exception, whole_line: bool = False) -> str:
+    """The first sentence (or the whole first line) of an exception's message, for a one-line error."""
+    line = (str(e).splitlines() or [type(e).__name__])[0]
+    return line if whole_line else line.split(". ")[0]
 
 
 def load_policy(path: str, envs) -> Act:
@@ -259,19 +265,43 @@ def from_unit(action, space):
     return (center + np.asarray(action, np.float64) * half).astype(space.dtype)
 
 
-def open_minari(dataset: str, env_id: str, env_action_space, envs):
-    """A local Minari dataset (a directory, or an id under the Minari root) whose spaces fit the env."""
-    candidates = [Path(dataset), Path(dataset) / "data", get_dataset_path(dataset) / "data"]
-    found = [p for p in candidates if (p / "metadata.json").is_file()]
-    if not found:
-        raise CollectError(f"--dataset {dataset}: no Minari dataset there nor under the Minari root "
-                           f"{get_dataset_path()} (set --minari-root or MINARI_DATASETS_PATH; nothing is downloaded)")
+def check_minari_id(flag: str, name: str):
     try:
-        data = minari.MinariDataset(found[0])
+        parse_dataset_id(name)
+    except (ValueError, TypeError):  # TypeError: Minari's parser fails so on an id without -v<version>
+        raise CollectError(f"--{flag} {name}: not a Minari dataset id ((namespace/)name-v<version>, "
+                           f"e.g. mujoco/hopper/medium-v0)") from None
+
+
+def find_minari(dataset: str, download: bool) -> Path:
+    """The data directory of a Minari dataset: `dataset` is a directory, or an id under the Minari root
+    (fetched from the Minari server first if it is not there and `download`)."""
+    for path in [Path(dataset), Path(dataset) / "data"]:
+        if (path / "metadata.json").is_file():
+            return path
+    check_minari_id("dataset", dataset)
+    path = get_dataset_path(dataset) / "data"
+    if not (path / "metadata.json").is_file():
+        if not download:
+            raise CollectError(f"--dataset {dataset}: not in the local Minari root {get_dataset_path()} (--download "
+                               f"fetches it from the Minari server; --minari-root or MINARI_DATASETS_PATH sets "
+                               f"the root)")
+        try:
+            minari.download_dataset(dataset)
+        except Exception as e:  # Minari's ValueError (no such remote dataset), and whatever the network library raises
+            raise CollectError(f"--dataset {dataset}: could not be downloaded ({reason(e, whole_line=True)})") from None
+    return path
+
+
+def open_minari(dataset: str, download: bool, env_id: str, env_action_space, envs):
+    """A Minari dataset (see find_minari) whose spaces fit the env."""
+    path = find_minari(dataset, download)
+    try:
+        data = minari.MinariDataset(path)
     except (OSError, ValueError, KeyError) as e:
-        raise CollectError(f"--dataset {dataset}: cannot read the Minari dataset at {found[0]} ({reason(e)})") from None
+        raise CollectError(f"--dataset {dataset}: cannot read the Minari dataset at {path} ({reason(e)})") from None
     if data.total_episodes == 0:
-        raise CollectError(f"--dataset {dataset}: the Minari dataset at {found[0]} holds no episode")
+        raise CollectError(f"--dataset {dataset}: the Minari dataset at {path} holds no episode")
     for what, theirs, ours in [("observation", data.observation_space, envs.single_observation_space),
                                ("action", data.action_space, env_action_space)]:
         if type(theirs) is not type(ours) or buffer.space_shape(theirs) != buffer.space_shape(ours) or \
@@ -352,11 +382,7 @@ def buffer_to_minari(path: str, name: str, env_id: str, env_action_space, meta: 
 
 
 def check_new_minari_id(name: str):
-    try:
-        parse_dataset_id(name)
-    except ValueError:
-        raise CollectError(f"--to-minari {name}: not a Minari dataset id ((namespace/)name-v<version>, "
-                           f"e.g. pendulum/expert-v0)") from None
+    check_minari_id("to-minari", name)
     if get_dataset_path(name).exists():
         raise CollectError(f"--to-minari {name}: a Minari dataset {get_dataset_path(name)} already exists")
 
@@ -369,6 +395,8 @@ def check_args(args: Args):
     needs = {"policy": ("policy", args.policy), "minari": ("dataset", args.dataset)}.get(args.source)
     if needs and needs[1] is None:
         raise CollectError(f"--source {args.source} needs --{needs[0]}")
+    if args.download and args.source != "minari":
+        raise CollectError("--download applies to --source minari")
     if args.source == "minari" and (args.action_noise or args.random_fraction):
         raise CollectError("--action-noise and --random-fraction apply to collected data, not to --source minari")
     if args.source == "scripted" and args.env_id not in EXPERTS:
@@ -391,7 +419,7 @@ def collect(args: Args) -> dict:
     act = (EXPERTS[args.env_id] if args.source == "scripted" else
            load_policy(args.policy, envs) if args.source == "policy" else None)
     if args.source == "minari":
-        data = open_minari(args.dataset, args.env_id, env_action_space, envs)
+        data = open_minari(args.dataset, args.download, args.env_id, env_action_space, envs)
         rb, returns = minari_to_buffer(data, envs)
         num_random, extra = 0, {"dataset": args.dataset}
     else:

@@ -23,6 +23,10 @@ def minari_root(tmp_path, monkeypatch):
     """Every test gets its own Minari root: nothing is read from ~/.minari or downloaded."""
     root = tmp_path / "minari"
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(root))
+
+    def no_network(dataset_id):
+        raise AssertionError(f"a test asked Minari to download {dataset_id}")
+    monkeypatch.setattr(minari, "download_dataset", no_network)
     return root
 
 
@@ -156,6 +160,13 @@ def test_policy_file_collects_its_actions(tmp_path, policies, capsys):
 # --- Minari --------------------------------------------------------------------------------------
 
 
+def write_minari_dataset(dataset_id, episodes, env, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        minari.create_dataset_from_buffers(dataset_id, episodes, env=env, algorithm_name="test", author="test",
+                                           author_email="test", code_permalink="test", description="test", **kwargs)
+
+
 def make_minari_dataset(dataset_id, env_id, lengths, terminated):
     """A small dataset written with Minari's own API: random data in the env's spaces."""
     env = gym.make(env_id)
@@ -169,10 +180,7 @@ def make_minari_dataset(dataset_id, env_id, lengths, terminated):
         episodes.append(EpisodeBuffer(id=i, observations=obs, actions=actions,
                                       rewards=rng.normal(size=steps).astype(np.float32),
                                       terminations=ends & term, truncations=ends & (not term)))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        minari.create_dataset_from_buffers(dataset_id, episodes, env=env_id, algorithm_name="test", author="test",
-                                           author_email="test", code_permalink="test", description="test")
+    write_minari_dataset(dataset_id, episodes, env_id)
     return episodes
 
 
@@ -218,6 +226,38 @@ def test_buffer_to_minari_and_back(tmp_path, minari_root, capsys):
     assert len(transitions(back)) == 400 and transitions(back) <= transitions(f)
 
 
+def test_dataset_not_local_without_network(tmp_path, monkeypatch, capsys):
+    import httpx2  # what minari.download_dataset raises here without a network (after ~25 s of retries)
+
+    def offline(dataset_id):
+        asked.append(dataset_id)
+        raise httpx2.ConnectError("[Errno -2] Name or service not known")
+    asked = []
+    monkeypatch.setattr(minari, "download_dataset", offline)
+    args = ["--env-id", "Hopper-v5", "--source", "minari", "--dataset", "mujoco/hopper/medium-v0",
+            "--output", tmp_path / "x"]
+    assert run(*args) == 2 and asked == []
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "not in the local Minari root" in err[0] and "--download fetches it" in err[0]
+    assert run(*args, "--download") == 2 and asked == ["mujoco/hopper/medium-v0"]
+    assert capsys.readouterr().err.splitlines() == [
+        "error: --dataset mujoco/hopper/medium-v0: could not be downloaded ([Errno -2] Name or service not known)"]
+    assert not (tmp_path / "x").exists()
+
+
+def test_download_then_converts(tmp_path, monkeypatch, capsys):
+    def download(dataset_id):  # as Minari's does: the dataset lands under the Minari root
+        asked.append(dataset_id)
+        make_minari_dataset(dataset_id, "Pendulum-v1", [4, 3], [False, False])
+    asked = []
+    monkeypatch.setattr(minari, "download_dataset", download)
+    for name in ["first", "again"]:  # the second time it is local: not downloaded again
+        assert run("--source", "minari", "--dataset", "test/pendulum-v0", "--download", "--output",
+                   tmp_path / name) == 0
+        assert torch.load(tmp_path / name, weights_only=True)["meta"]["counts"]["rows"] == 9
+    assert asked == ["test/pendulum-v0"]
+
+
 # --- bad input: exit code 2 and one line on stderr ----------------------------------------------
 
 
@@ -238,7 +278,12 @@ def bad_cases(tmp_path, policies):
         "minari_spaces": (["--source", "minari", "--dataset", "test/car-v0"],
                           "--dataset test/car-v0: observation space Box"),
         "minari_missing": (["--source", "minari", "--dataset", "test/nothing-v0"],
-                           "--dataset test/nothing-v0: no Minari dataset there"),
+                           "--dataset test/nothing-v0: not in the local Minari root"),
+        "minari_malformed": (["--source", "minari", "--dataset", "mujoco/hopper/medium"],
+                             "--dataset mujoco/hopper/medium: not a Minari dataset id"),
+        "to_minari_malformed": (["--to-minari", "pendulum/expert"],
+                                "--to-minari pendulum/expert: not a Minari dataset id"),
+        "download_not_minari": (["--source", "random", "--download"], "--download applies to --source minari"),
     }
 
 
