@@ -10,7 +10,8 @@ random actions, a saved policy or a Minari dataset (local, or downloaded with --
 
 Every env is wrapped in `RescaleAction(env, -1, 1)`: scripted experts, policies and the stored actions
 all live in [-1, 1]. "meta" records the env, its spaces, the source, the collection settings and the
-reference returns of uniform-random actions and of an expert (for D4RL-style normalized scores).
+reference returns of uniform-random actions and of an expert (for D4RL-style normalized scores;
+a Minari dataset's own ref_min_score and ref_max_score where it has them).
 """
 
 import contextlib
@@ -28,6 +29,7 @@ import minari
 import numpy as np
 import torch
 import tyro
+from gymnasium.envs.registration import parse_env_id
 from minari.data_collector import EpisodeBuffer
 from minari.dataset.minari_dataset import parse_dataset_id
 from minari.storage.datasets_root_dir import get_dataset_path
@@ -294,7 +296,7 @@ def find_minari(dataset: str, download: bool) -> Path:
 
 
 def open_minari(dataset: str, download: bool, env_id: str, env_action_space, envs):
-    """A Minari dataset (see find_minari) whose spaces fit the env."""
+    """A Minari dataset (see find_minari) made in --env-id (any version) whose spaces fit the env."""
     path = find_minari(dataset, download)
     try:
         data = minari.MinariDataset(path)
@@ -302,6 +304,9 @@ def open_minari(dataset: str, download: bool, env_id: str, env_action_space, env
         raise CollectError(f"--dataset {dataset}: cannot read the Minari dataset at {path} ({reason(e)})") from None
     if data.total_episodes == 0:
         raise CollectError(f"--dataset {dataset}: the Minari dataset at {path} holds no episode")
+    # another version of the same env may do (Hopper-v4 data in Hopper-v5): its spaces are checked below
+    if data.env_spec is not None and parse_env_id(data.env_spec.id)[:2] != parse_env_id(env_id)[:2]:
+        raise CollectError(f"--dataset {dataset}: made in {data.env_spec.id}, not in --env-id {env_id}")
     for what, theirs, ours in [("observation", data.observation_space, envs.single_observation_space),
                                ("action", data.action_space, env_action_space)]:
         if type(theirs) is not type(ours) or buffer.space_shape(theirs) != buffer.space_shape(ours) or \
@@ -335,6 +340,13 @@ def minari_to_buffer(data, envs) -> tuple[buffer.ReplayBuffer, list]:
                          [rb.observation, *(ep.observations for ep in episodes)])
     rb.pos = rows
     return rb, [float(np.sum(ep.rewards)) for ep in episodes]
+
+
+def minari_reference_returns(data) -> dict:
+    """The dataset's ref_min_score and ref_max_score as this project's reference returns (random, expert)."""
+    metadata = data.storage.metadata
+    return {key: float(metadata[name]) for key, name in [("random", "ref_min_score"), ("expert", "ref_max_score")]
+            if metadata.get(name) is not None}
 
 
 def complete_episodes(f) -> tuple[list, int]:
@@ -429,13 +441,15 @@ def collect(args: Args) -> dict:
                                    else args.random_fraction, action_noise=args.action_noise, desc="collect")
         extra = {"policy": args.policy} if args.policy else {}
 
+    # a Minari dataset's own reference scores where it has them (Minari stores both or neither), so that its
+    # normalized scores read as published ones; the others are measured here
+    refs = minari_reference_returns(data) if args.source == "minari" else {}
     ref_seed = args.seed + REFERENCE_SEED_OFFSET
     expert = EXPERTS.get(args.env_id) or (act if args.source == "policy" else None)
-    refs = {"random": mean_return(envs, None, args.reference_episodes, ref_seed, "reference: random")}
-    if expert is not None:
+    if "random" not in refs:
+        refs["random"] = mean_return(envs, None, args.reference_episodes, ref_seed, "reference: random")
+    if "expert" not in refs and expert is not None:
         refs["expert"] = mean_return(envs, expert, args.reference_episodes, ref_seed, "reference: expert")
-    elif args.source == "minari" and data.storage.metadata.get("ref_max_score") is not None:
-        refs["expert"] = float(data.storage.metadata["ref_max_score"])
     counts = {"rows": rb.size * rb.num_envs, "transitions": int((rb.step_type[:, :rb.size] != FIRST).sum()),
               "episodes": len(returns), "random_episodes": num_random}
     meta = buffer.make_meta(

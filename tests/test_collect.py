@@ -162,13 +162,14 @@ def test_policy_file_collects_its_actions(tmp_path, policies, capsys):
 
 def write_minari_dataset(dataset_id, episodes, env, **kwargs):
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore")  # author, permalink and eval_env not given
         minari.create_dataset_from_buffers(dataset_id, episodes, env=env, algorithm_name="test", author="test",
                                            author_email="test", code_permalink="test", description="test", **kwargs)
 
 
-def make_minari_dataset(dataset_id, env_id, lengths, terminated):
-    """A small dataset written with Minari's own API: random data in the env's spaces."""
+def make_minari_dataset(dataset_id, env_id, lengths, terminated, record_env=True):
+    """A small dataset written with Minari's own API: random data in the env's spaces (recorded without the
+    env itself, only its spaces, unless record_env)."""
     env = gym.make(env_id)
     rng = np.random.default_rng(0)
     episodes = []
@@ -180,7 +181,9 @@ def make_minari_dataset(dataset_id, env_id, lengths, terminated):
         episodes.append(EpisodeBuffer(id=i, observations=obs, actions=actions,
                                       rewards=rng.normal(size=steps).astype(np.float32),
                                       terminations=ends & term, truncations=ends & (not term)))
-    write_minari_dataset(dataset_id, episodes, env_id)
+    write_minari_dataset(dataset_id, episodes, env_id if record_env else None,
+                         **({} if record_env else dict(observation_space=env.observation_space,
+                                                       action_space=env.action_space)))
     return episodes
 
 
@@ -226,6 +229,53 @@ def test_buffer_to_minari_and_back(tmp_path, minari_root, capsys):
     assert len(transitions(back)) == 400 and transitions(back) <= transitions(f)
 
 
+HOPPER_REFS = {"random": -20.272305, "expert": 3234.3}  # D4RL's reference returns of hopper
+
+
+@pytest.fixture
+def hopper_dataset():
+    """mujoco/hopper/medium-v0 in the test's Minari root: two short Hopper-v5 episodes (6 and 9 random steps,
+    truncated) with reference scores, written by Minari's own API."""
+    env = gym.make("Hopper-v5")
+    env.action_space.seed(0)
+    episodes = []
+    for i, steps in enumerate([6, 9]):
+        obs, rewards, terminations = [env.reset(seed=i)[0]], [], []
+        actions = [env.action_space.sample() for _ in range(steps)]
+        for action in actions:
+            o, r, term, _, _ = env.step(action)
+            obs.append(o), rewards.append(r), terminations.append(term)
+        assert not any(terminations)  # a few random steps never make Hopper fall
+        episodes.append(EpisodeBuffer(id=i, observations=np.array(obs), actions=np.array(actions),
+                                      rewards=np.array(rewards), terminations=np.array(terminations),
+                                      truncations=np.arange(steps) == steps - 1))
+    write_minari_dataset("mujoco/hopper/medium-v0", episodes, "Hopper-v5", ref_min_score=HOPPER_REFS["random"],
+                         ref_max_score=HOPPER_REFS["expert"])
+    return episodes
+
+
+def test_minari_hopper_keeps_its_reference_scores(tmp_path, hopper_dataset, capsys):
+    path = tmp_path / "hopper"
+    assert run("--env-id", "Hopper-v5", "--source", "minari", "--dataset", "mujoco/hopper/medium-v0",
+               "--output", path) == 0
+    meta = torch.load(path, weights_only=True)["meta"]
+    assert meta["reference_returns"] == HOPPER_REFS  # the dataset's own, not measured here
+    assert meta["counts"] == {"rows": 17, "transitions": 15, "episodes": 2, "random_episodes": 0}
+    _, rows = load(path)
+    assert rows["step_type"][0].tolist() == [FIRST] + [MID] * 5 + [LAST] + [FIRST] + [MID] * 8 + [LAST]
+    observations = np.concatenate([ep.observations for ep in hopper_dataset])
+    rewards = np.concatenate([np.r_[0.0, ep.rewards] for ep in hopper_dataset])
+    assert np.allclose(rows["observation"][0], observations) and np.allclose(rows["reward"][0], rewards)
+
+
+def test_minari_dataset_of_another_env_is_refused(tmp_path, hopper_dataset, capsys):
+    assert run("--env-id", "HalfCheetah-v5", "--source", "minari", "--dataset", "mujoco/hopper/medium-v0",
+               "--output", tmp_path / "x") == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "error: --dataset mujoco/hopper/medium-v0: made in Hopper-v5, not in --env-id HalfCheetah-v5"]
+    assert not (tmp_path / "x").exists()
+
+
 def test_dataset_not_local_without_network(tmp_path, monkeypatch, capsys):
     import httpx2  # what minari.download_dataset raises here without a network (after ~25 s of retries)
 
@@ -264,6 +314,7 @@ def test_download_then_converts(tmp_path, monkeypatch, capsys):
 def bad_cases(tmp_path, policies):
     root, _ = policies
     make_minari_dataset("test/car-v0", "MountainCarContinuous-v0", [3], [True])
+    make_minari_dataset("test/car_spaces-v0", "MountainCarContinuous-v0", [3], [True], record_env=False)
     return {
         "unknown_expert": (["--env-id", "CartPole-v1"],
                            "--env-id CartPole-v1: no scripted expert; there is one for MountainCarContinuous-v0, "
@@ -275,8 +326,10 @@ def bad_cases(tmp_path, policies):
                            "returns actions of shape [1, 2], the env's are [1, 1]"),
         "policy_observations": (["--source", "policy", "--policy", root / "policy.pt", "--env-id",
                                  "MountainCarContinuous-v0"], "does not take observations of shape [1, 2]"),
-        "minari_spaces": (["--source", "minari", "--dataset", "test/car-v0"],
-                          "--dataset test/car-v0: observation space Box"),
+        "minari_env": (["--source", "minari", "--dataset", "test/car-v0"],
+                       "--dataset test/car-v0: made in MountainCarContinuous-v0, not in --env-id Pendulum-v1"),
+        "minari_spaces": (["--source", "minari", "--dataset", "test/car_spaces-v0"],
+                          "--dataset test/car_spaces-v0: observation space Box"),
         "minari_missing": (["--source", "minari", "--dataset", "test/nothing-v0"],
                            "--dataset test/nothing-v0: not in the local Minari root"),
         "minari_malformed": (["--source", "minari", "--dataset", "mujoco/hopper/medium"],
