@@ -123,7 +123,9 @@ def make_envs(env_id: str, num_envs: int) -> gym.vector.SyncVectorEnv:
         spec = gym.spec(env_id)
         probe = gym.make(spec)
     except gym.error.Error as e:  # not registered, or a dependency is not installed
-        raise CollectError(f"--env-id {env_id}: cannot make this Gymnasium env ({reason(e)})") from None
+        # a missing dependency's message says what to pip install, maybe after its first sentence: keep the line
+        why = reason(e, whole_line=isinstance(e, gym.error.DependencyNotInstalled))
+        raise CollectError(f"--env-id {env_id}: cannot make this Gymnasium env ({why})") from None
     action_space = probe.action_space
     probe.close()
     if not bounded_box(action_space):

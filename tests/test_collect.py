@@ -308,6 +308,19 @@ def test_download_then_converts(tmp_path, monkeypatch, capsys):
     assert asked == ["test/pendulum-v0"]
 
 
+@pytest.mark.parametrize("message", [
+    'MuJoCo is not installed, run `pip install "gymnasium[mujoco]"`',  # gymnasium 1.4.0's
+    "No module named 'mujoco'. (HINT: you need to install mujoco, run `pip install \"gymnasium[mujoco]\"`.)"])
+def test_env_without_its_dependency_says_what_to_install(tmp_path, monkeypatch, capsys, message):
+    def make(*args, **kwargs):
+        raise gym.error.DependencyNotInstalled(message)
+    monkeypatch.setattr(gym, "make", make)
+    assert run("--env-id", "Hopper-v5", "--source", "random", "--output", tmp_path / "x") == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("error: --env-id Hopper-v5: ")
+    assert 'pip install "gymnasium[mujoco]"' in err[0]
+
+
 # --- bad input: exit code 2 and one line on stderr ----------------------------------------------
 
 
