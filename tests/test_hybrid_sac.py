@@ -2,9 +2,13 @@
 bad input; and it learns Pendulum."""
 import copy
 import json
+import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import gymnasium as gym
 import numpy as np
@@ -92,7 +96,9 @@ def test_online_mode_reaches_gradient_steps(tmp_path, recorder):
     assert critics_changed(recorder, agent)
     lines = eval_lines(run_dir)
     assert [line["iteration"] for line in lines] == [30, 60] and lines[-1]["env_steps"] == 60
-    assert lines[-1]["normalized_score"] is None
+    refs = buffer.KNOWN_REFERENCE_RETURNS["Pendulum-v1"][1]  # online runs are scored too, by the env's
+    expected = 100 * (lines[-1]["return_mean"] - refs["random"]) / (refs["expert"] - refs["random"])
+    assert lines[-1]["normalized_score"] == pytest.approx(expected)
     assert (run_dir / "train" / "algorithm" / "ckpt-60").exists() and (run_dir / "policy.pt").exists()
 
 
@@ -134,7 +140,7 @@ def test_rl_train_after_update_steps_delays_the_envs(tmp_path, recorder, pendulu
 
 def test_saved_replay_buffer_feeds_a_second_run(tmp_path, recorder):
     _, first = hybrid_sac.train(small_args(tmp_path, "first", num_iterations=50, eval_interval=50,
-                                           num_envs=2, save_buffer=True))
+                                           num_envs=2))
     saved = first / "train" / "algorithm" / "ckpt-50-replay_buffer"
     assert saved.exists()
     info = buffer.buffer_info([str(saved)])
@@ -144,16 +150,18 @@ def test_saved_replay_buffer_feeds_a_second_run(tmp_path, recorder):
     assert recorder["offline"] == 30 and critics_changed(recorder, agent)
 
 
-def test_resume_continues_from_the_checkpoint(tmp_path, recorder):
+def test_resume_continues_from_the_checkpoint(tmp_path, recorder, capsys):
     hybrid_sac.train(small_args(tmp_path, num_iterations=30, eval_interval=10, checkpoint_interval=20,
-                                save_buffer=True))
+                                keep_all_buffers=True))
     assert recorder["online"] == 30 - 19
     ckpt_dir = tmp_path / "run" / "train" / "algorithm"
     for name in ("ckpt-30", "ckpt-30-replay_buffer"):  # as if it had stopped before its last checkpoint
         (ckpt_dir / name).unlink()
     hybrid_sac.train(small_args(tmp_path, num_iterations=50, eval_interval=10, checkpoint_interval=20,
-                                save_buffer=True, resume=str(tmp_path / "run")))
-    assert recorder["online"] == 11 + 30  # the resumed run trained iterations 20..49 only
+                                resume=str(tmp_path / "run")))
+    # the replay buffer (saved by default) came back: the online part trained at once, iterations 20..49
+    assert recorder["online"] == 11 + 30
+    assert "resumed from" in capsys.readouterr().out
     lines = eval_lines(tmp_path / "run")
     assert [line["iteration"] for line in lines] == [10, 20, 30, 40, 50] and lines[-1]["env_steps"] == 50
     saved = torch.load(ckpt_dir / "ckpt-50-replay_buffer", weights_only=True)
@@ -212,8 +220,8 @@ def test_mismatched_buffer_is_one_line_and_exit_2(tmp_path, pendulum_buffer):
                         "--num-iterations", "5", "--run-dir", tmp_path / "r", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        f"error: {pendulum_buffer}: field '_replay_buffer.time_step|observation' holds observations of "
-        f"shape (3,), the env's are (2,)"]
+        f"error: {pendulum_buffer}: a buffer for Pendulum-v1 (meta env_id), not MountainCarContinuous-v0: "
+        f"field '_replay_buffer.time_step|observation' holds observations of shape (3,), the env's are (2,)"]
 
 
 @pytest.mark.parametrize("flags, message", [
@@ -223,6 +231,9 @@ def test_mismatched_buffer_is_one_line_and_exit_2(tmp_path, pendulum_buffer):
     (["--rl-train-after-update-steps", "100"], "needs --offline-buffer-dir"),
     (["--resume", "no_run_here"], "no_run_here: no checkpoint"),
     (["--env-id", "NoSuchEnv-v0"], "--env-id NoSuchEnv-v0: cannot make this env"),
+    (["--env-id", "CartPole-v1"], "--env-id CartPole-v1: needs continuous (Box) observations and actions"),
+    (["--num-min-critics", "3"], "--num-min-critics must be between 1 and --num-critics 2"),
+    (["--torch-threads", "-1"], "--torch-threads must be at least 0"),
     (["--normalize-observations"], "--normalize-observations uses the offline data's statistics: needs --offline"),
 ])
 def test_bad_flags_are_one_line_and_exit_2(tmp_path, flags, message):
@@ -256,3 +267,124 @@ def test_compile_flag_compiles_and_trains_both_parts(tmp_path, recorder, pendulu
     assert recorder["offline"] == 30 and recorder["online"] == 30 - 19
     assert all(np.isfinite(recorder["losses"])) and critics_changed(recorder, agent)
     assert np.isfinite(eval_lines(run_dir)[-1]["return_mean"])
+
+
+def start_script(run_dir, *flags):
+    return subprocess.Popen([sys.executable, str(ROOT / "hybrid_sac.py"), "--run-dir", str(run_dir), "--hidden-dim",
+                             "32", "--batch-size", "32", "--learning-starts", "20", "--eval-episodes", "1",
+                             "--eval-interval", "20", *map(str, flags)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=run_dir.parent)
+
+
+def wait_for(path, process, timeout=120):
+    """Wait until path exists while the process runs."""
+    for _ in range(int(timeout / 0.05)):
+        if path.exists() or process.poll() is not None:
+            return
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("signum, exit_code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_checkpoints_the_iteration_reached_and_resume_continues(tmp_path, signum, exit_code):
+    run_dir = tmp_path / "run"
+    process = start_script(run_dir, "--num-iterations", 100_000)
+    wait_for(run_dir / "eval.jsonl", process)  # the loop runs
+    process.send_signal(signum)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == exit_code and "Traceback" not in err, err
+    assert f"run directory: {run_dir}" in out
+    stopped = re.search(r"stopped by SIG\w+ after iteration ([\d,]+), checkpoint written; "
+                        r"to continue: python hybrid_sac.py --resume (\S+)", err)
+    assert stopped and stopped.group(2) == str(run_dir), err
+    reached = int(stopped.group(1).replace(",", ""))
+    ckpt_dir = run_dir / "train" / "algorithm"
+    assert reached >= 20 and (ckpt_dir / f"ckpt-{reached}").exists()
+    assert (ckpt_dir / f"ckpt-{reached}-replay_buffer").exists()
+
+    # --resume alone: the run's own flags (--hidden-dim 32, ...) come from its checkpoint
+    result = subprocess.run([sys.executable, str(ROOT / "hybrid_sac.py"), "--resume", str(run_dir),
+                             "--num-iterations", str(reached + 20)], capture_output=True, text=True, cwd=tmp_path,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert f"resumed from {ckpt_dir / f'ckpt-{reached}'} (iteration {reached:,}, {reached:,} env steps, " \
+           f"{reached:,} replay-buffer rows); not restored: the envs' episodes in progress" in result.stdout
+    assert "final evaluation: return" in result.stdout and f"tensorboard --logdir {run_dir}" in result.stdout
+    assert eval_lines(run_dir)[-1]["iteration"] == reached + 20
+    saved = torch.load(ckpt_dir / f"ckpt-{reached + 20}-replay_buffer", weights_only=True)
+    assert int(saved["algorithm"]["_replay_buffer._current_pos"][0]) == reached + 20
+    assert not (ckpt_dir / f"ckpt-{reached}-replay_buffer").exists()  # only the newest buffer is kept
+
+
+def test_kill_9_resumes_from_the_newest_complete_checkpoint(tmp_path):
+    run_dir = tmp_path / "run"
+    ckpt_dir = run_dir / "train" / "algorithm"
+    process = start_script(run_dir, "--num-iterations", 100_000, "--checkpoint-interval", 20)
+    wait_for(ckpt_dir / "ckpt-40", process)
+    process.kill()
+    process.communicate()
+    (ckpt_dir / "ckpt-1000.tmp").write_bytes(b"PK\x03\x04 torn")  # as if killed while writing
+    newest = max(hybrid_sac.checkpoint_paths(run_dir))
+    hybrid_sac.train(small_args(tmp_path, num_iterations=newest + 10, checkpoint_interval=20,
+                                resume=str(run_dir)))
+    assert not list(run_dir.rglob("*.tmp"))
+    assert eval_lines(run_dir)[-1]["iteration"] == newest + 10
+
+
+def test_resumed_pure_offline_run_equals_the_uninterrupted_one(tmp_path, pendulum_buffer):
+    """Networks, optimizer, entropy coefficient and RNG come back bitwise: with no env in the loop, a
+    stopped and resumed run is the same run."""
+    flags = dict(num_iterations=40, eval_interval=10, checkpoint_interval=20, offline_buffer_dir=[str(pendulum_buffer)],
+                 rl_train_after_update_steps=10**9)
+    whole, _ = hybrid_sac.train(small_args(tmp_path, "whole", **flags))
+    hybrid_sac.train(small_args(tmp_path, "stopped", **{**flags, "num_iterations": 20}))
+    resumed, _ = hybrid_sac.train(small_args(tmp_path, "stopped", **flags, resume=str(tmp_path / "stopped")))
+    assert eval_lines(tmp_path / "whole") == eval_lines(tmp_path / "stopped")
+    for a, b in zip(whole.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_resume_without_the_replay_buffer_says_so(tmp_path, recorder, capsys):
+    hybrid_sac.train(small_args(tmp_path, num_iterations=30, eval_interval=30, save_buffer=False))
+    assert not list((tmp_path / "run").rglob("*replay_buffer*"))
+    hybrid_sac.train(small_args(tmp_path, num_iterations=40, eval_interval=40, save_buffer=False,
+                                resume=str(tmp_path / "run")))
+    out = capsys.readouterr().out
+    assert out.count("not restored: its replay buffer (30 rows; ckpt-30-replay_buffer is missing") == 1
+    assert recorder["online"] == 11  # the first run's 11 updates; the empty buffer never reached 20 rows
+
+
+def test_resume_takes_the_runs_flags_and_the_ones_given(tmp_path):
+    hybrid_sac.train(small_args(tmp_path, num_iterations=10, eval_interval=10, num_critics=3))
+    args = hybrid_sac.parse_args(["--resume", str(tmp_path / "run"), "--num-iterations", "30"])
+    assert (args.num_critics, args.hidden_dim, args.num_iterations) == (3, 32, 30)
+
+
+def test_torch_threads_are_shared_among_running_trainings(tmp_path, monkeypatch):
+    monkeypatch.setattr(hybrid_sac, "RUNNING_DIR", tmp_path)
+    monkeypatch.setattr(hybrid_sac, "DEFAULT_TORCH_THREADS", 4)
+    args = hybrid_sac.Args()
+    assert hybrid_sac.shared_torch_threads(args) == 4  # alone: torch's default
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / str(other.pid)).touch()
+        (tmp_path / "999999999").touch()  # a training killed before removing its marker
+        with hybrid_sac.training_process():
+            assert hybrid_sac.shared_torch_threads(args) == 2
+            assert hybrid_sac.shared_torch_threads(hybrid_sac.Args(torch_threads=3)) == 3  # the flag wins
+        assert not (tmp_path / "999999999").exists() and not (tmp_path / str(os.getpid())).exists()
+    finally:
+        other.kill()
+
+
+def test_num_min_critics_takes_the_minimum_over_a_random_subset(pendulum_buffer):
+    agent = hybrid_sac.Agent(3, 1, hybrid_sac.Args(num_critics=5, num_min_critics=2, hidden_dim=16))
+    batch = buffer.load_offline_buffer(pendulum_buffer).sample(64)
+    torch.manual_seed(3)
+    td_target = agent.train_step(batch)["td_target"]
+    torch.manual_seed(3)  # the same draws, by hand
+    with torch.no_grad():
+        next_action, next_log_prob = agent.actor.sample(batch.next_observation)
+        next_q = agent.qf_target(batch.next_observation, next_action)[torch.randperm(5)[:2]].min(0).values
+    alpha = agent.log_alpha.exp()
+    assert torch.equal(td_target, batch.reward + 0.99 * batch.discount * (next_q - alpha * next_log_prob))
+    assert not torch.equal(next_q, agent.qf_target(batch.next_observation, next_action).min(0).values)
