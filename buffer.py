@@ -49,6 +49,10 @@ class Batch(NamedTuple):
     next_observation: Observation
     discount: torch.Tensor  # [B], 0 where the episode terminated at next_observation
 
+    def to(self, device) -> "Batch":
+        """The batch on a device (itself where it is there already)."""
+        return Batch(*(tree_map(lambda x: x.to(device, non_blocking=True), field) for field in self))
+
 
 def tree_map(fn, obs):
     """Apply fn to a tensor, or to every tensor of a (nested) dict observation."""
@@ -187,6 +191,16 @@ class _Rows:
         self.step_type, self.reward, self.discount = flat(step_type), flat(reward), flat(discount)
         self.observation, self.action = tree_map(flat, observation), flat(action)
 
+    def to(self, device):
+        self.step_type, self.reward, self.discount, self.action = (
+            x.to(device) for x in (self.step_type, self.reward, self.discount, self.action))
+        self.observation = tree_map(lambda x: x.to(device), self.observation)
+
+    def nbytes(self) -> int:
+        tensors = [self.step_type, self.reward, self.discount, self.action]
+        tensors += flatten_observation(self.observation).values()
+        return sum(x.numel() * x.element_size() for x in tensors)
+
     def next_rows(self, rows):
         t = rows % self.length
         return torch.where(t == self.length - 1, rows - t, rows + 1)
@@ -227,9 +241,22 @@ class OfflineBuffer:
         counts = torch.tensor([len(f.valid_rows) for f in self.files])
         self.num_transitions = int(counts.sum())
         self._file_ends = counts.cumsum(0)
+        self.device = torch.device("cpu")
+
+    def to(self, device) -> "OfflineBuffer":
+        """Copy the data onto a device (e.g. a GPU, where it fits: see nbytes); batches are then made there."""
+        for f in self.files:
+            f.rows.to(device)
+            f.valid_rows = f.valid_rows.to(device)
+        self._file_ends, self.device = self._file_ends.to(device), torch.device(device)
+        return self
+
+    def nbytes(self) -> int:
+        """The size of the data `to` copies."""
+        return sum(f.rows.nbytes() + f.valid_rows.numel() * 8 for f in self.files)
 
     def sample(self, batch_size: int, generator: Optional[torch.Generator] = None) -> Batch:
-        index = torch.randint(self.num_transitions, (batch_size,), generator=generator)
+        index = torch.randint(self.num_transitions, (batch_size,), generator=generator, device=self.device)
         if len(self.files) == 1:
             return self.files[0].batch(index)
         file_of = torch.bucketize(index, self._file_ends, right=True)
@@ -425,19 +452,19 @@ class ReplayBuffer:
     """
 
     def __init__(self, num_envs: int, capacity: int, observation_space, action_space, device="cpu"):
-        self.num_envs, self.capacity = num_envs, capacity
+        self.num_envs, self.capacity, self.device = num_envs, capacity, torch.device(device)
         self.observation_space, self.action_space = observation_space, action_space
         self.pos = 0  # rows ever written per env (ALF's _current_pos)
         act_shape = tuple(action_space.shape)
         def zeros(*shape):
-            return torch.zeros(num_envs, capacity, *shape)
+            return torch.zeros(num_envs, capacity, *shape, device=device)
 
-        self.step_type = torch.full((num_envs, capacity), FIRST, dtype=torch.int32)
+        self.step_type = torch.full((num_envs, capacity), FIRST, dtype=torch.int32, device=device)
         self.reward, self.discount = zeros(), zeros()
         self.observation = tree_map(lambda shape: zeros(*shape), space_shape(observation_space))
         self.action, self.prev_action = zeros(*act_shape), zeros(*act_shape)
         self._rows = _Rows(self.step_type, self.reward, self.discount, self.observation, self.action)
-        self._env_offsets = torch.arange(num_envs) * capacity
+        self._env_offsets = torch.arange(num_envs, device=device) * capacity
 
     @property
     def size(self) -> int:
@@ -446,19 +473,21 @@ class ReplayBuffer:
 
     def add(self, observation, action, reward, terminated, truncated):
         t = self.pos % self.capacity
-        reward = torch.as_tensor(np.asarray(reward), dtype=torch.float32)
-        terminated = torch.as_tensor(np.asarray(terminated), dtype=torch.bool)
-        done = terminated | torch.as_tensor(np.asarray(truncated), dtype=torch.bool)
+        def tensor(x, dtype=None):
+            return torch.as_tensor(np.asarray(x), dtype=dtype, device=self.device)
+
+        reward, terminated = tensor(reward, torch.float32), tensor(terminated, torch.bool)
+        done = terminated | tensor(truncated, torch.bool)
         prev = (self.pos - 1) % self.capacity
-        first = self.step_type[:, prev] == LAST if self.pos > 0 else torch.ones(self.num_envs, dtype=torch.bool)
+        first = (self.step_type[:, prev] == LAST if self.pos > 0
+                 else torch.ones(self.num_envs, dtype=torch.bool, device=self.device))
         first_ = first.view(-1, *[1] * (self.action.dim() - 2))
         self.prev_action[:, t] = 0.0 if self.pos == 0 else torch.where(first_, 0.0, self.action[:, prev])
         self.step_type[:, t] = torch.where(first, FIRST, torch.where(done, LAST, MID)).int()
         self.reward[:, t] = torch.where(first, 0.0, reward)
         self.discount[:, t] = torch.where(first | ~terminated, 1.0, 0.0)
-        tree_map_many(lambda stored, x: stored[:, t].copy_(torch.as_tensor(np.asarray(x))),
-                      [self.observation, observation])
-        self.action[:, t] = torch.as_tensor(np.asarray(action), dtype=torch.float32).reshape(self.action[:, t].shape)
+        tree_map_many(lambda stored, x: stored[:, t].copy_(tensor(x)), [self.observation, observation])
+        self.action[:, t] = tensor(action, torch.float32).reshape(self.action[:, t].shape)
         self.pos += 1
 
     def end_episodes(self):
@@ -474,9 +503,9 @@ class ReplayBuffer:
         if n < 2:
             raise ValueError("the replay buffer holds no transition yet")
         start = (self.pos - n) % self.capacity
-        chosen = torch.empty(0, dtype=torch.long)
+        chosen = torch.empty(0, dtype=torch.long, device=self.device)
         for _ in range(100):
-            draw = torch.randint(self.num_envs * (n - 1), (2 * batch_size,), generator=generator)
+            draw = torch.randint(self.num_envs * (n - 1), (2 * batch_size,), generator=generator, device=self.device)
             rows = self._env_offsets[draw // (n - 1)] + (start + draw % (n - 1)) % self.capacity
             ok = (self._rows.step_type[rows] != LAST) & (self._rows.step_type[self._rows.next_rows(rows)] != FIRST)
             chosen = torch.cat([chosen, rows[ok]])
@@ -489,7 +518,7 @@ class ReplayBuffer:
         return {"time_step|step_type": self.step_type, "time_step|reward": self.reward,
                 "time_step|discount": self.discount, **flatten_observation(self.observation),
                 "time_step|prev_action": self.prev_action,
-                "time_step|env_id": torch.arange(self.num_envs, dtype=torch.int32)[:, None]
+                "time_step|env_id": torch.arange(self.num_envs, dtype=torch.int32, device=self.device)[:, None]
                 .expand(self.num_envs, self.capacity).contiguous(),
                 "action": self.action}
 
@@ -497,8 +526,8 @@ class ReplayBuffer:
         """The buffer as a file in ALF's layout ("algorithm", "metrics", "trainer_progress", "meta"), keys in
         ALF's order (`_current_size`, `_current_pos`, then the data fields sorted by alf_key_order).
         Until the ring wraps only the rows written so far are kept: a file holds no empty rows."""
-        # clone: torch.save writes a view's whole storage
-        data = {key: value if self.size == self.capacity else value[:, :self.size].clone()
+        # clone: torch.save writes a view's whole storage; cpu: a file does not depend on the device
+        data = {key: (value if self.size == self.capacity else value[:, :self.size].clone()).cpu()
                 for key, value in self._fields().items()}
         data["rollout_info|rl|action"] = data["action"]
         fields = {"_current_size": torch.full((self.num_envs,), self.size, dtype=torch.int64),

@@ -59,6 +59,8 @@ class Args:
     resume: Optional[str] = None
     """a run directory to continue from its newest checkpoint, with the flags it was started with
     (flags given now override them, e.g. a larger --num-iterations)"""
+    cuda: bool = True
+    """train on the GPU when there is one (CleanRL's flag); without one the run is on the CPU and says so"""
     torch_threads: int = 0
     """torch's CPU threads; 0: the cores shared evenly among the trainings of this machine running now
     (all of them when alone; several runs that each use every core slow each other down tens of times)"""
@@ -246,7 +248,7 @@ class Agent(nn.Module):
             next_action, next_log_prob = self.actor.sample(batch.next_observation)
             next_q = self.qf_target(batch.next_observation, next_action)
             if self.args.num_min_critics is not None:  # RLPD: the minimum over a random subset
-                next_q = next_q[torch.randperm(len(next_q))[:self.args.num_min_critics]]
+                next_q = next_q[torch.randperm(len(next_q), device=next_q.device)[:self.args.num_min_critics]]
             next_q = next_q.min(0).values - alpha * next_log_prob
             td_target = batch.reward + self.args.gamma * batch.discount * next_q
         action, log_prob = self.actor.sample(batch.observation)
@@ -278,13 +280,13 @@ class Agent(nn.Module):
 
 def evaluate(policy: Actor, env, episodes: int, seed: int):
     """Mean and std of the return of deterministic episodes; the same seeds at every evaluation."""
-    returns = []
+    returns, device = [], policy.obs_mean.device
     for episode in range(episodes):
         obs, _ = env.reset(seed=seed + episode)
         done, total = False, 0.0
         while not done:
             with torch.no_grad():
-                action = policy.act(torch.as_tensor(obs, dtype=torch.float32)[None])[0].numpy()
+                action = policy.act(torch.as_tensor(obs, dtype=torch.float32, device=device)[None])[0].cpu().numpy()
             obs, reward, terminated, truncated, _ = env.step(action)
             total += float(reward)
             done = terminated or truncated
@@ -393,6 +395,20 @@ def shared_torch_threads(args: Args) -> int:
     return max(1, DEFAULT_TORCH_THREADS // max(running, 1))
 
 
+def choose_device(args: Args, offline) -> tuple:
+    """The device, and a note on it for the first line. On a GPU the offline data is copied there when
+    it takes at most half the free memory (CORL keeps it there); else batches are copied from the host."""
+    if not (args.cuda and torch.cuda.is_available()):
+        return torch.device("cpu"), "device: cpu" + (" (no GPU found)" if args.cuda else "")
+    device = torch.device("cuda")
+    if offline is None:
+        return device, "device: cuda"
+    if offline.nbytes() <= torch.cuda.mem_get_info(device)[0] // 2:
+        offline.to(device)
+        return device, "device: cuda (offline data on the GPU)"
+    return device, "device: cuda (offline data in host memory)"
+
+
 def save_checkpoint(run_dir: Path, iteration: int, env_steps: int, agent: Agent, optimizer, rb, buffer_meta):
     """ckpt-<iteration> (what --resume restores), the replay buffer beside it, and policy.pt. Each file
     is written to a temporary name and renamed; the buffer before the checkpoint that refers to it."""
@@ -405,13 +421,15 @@ def save_checkpoint(run_dir: Path, iteration: int, env_steps: int, agent: Agent,
     state = {"agent": agent.state_dict(), "optimizer": optimizer.state_dict(), "iteration": iteration,
              "env_steps": env_steps, "replay_buffer_rows": rb.pos * rb.num_envs, "torch_rng": torch.get_rng_state(),
              "args": dataclasses.asdict(args)}
+    if rb.device.type == "cuda":
+        state["cuda_rng"] = torch.cuda.get_rng_state(rb.device)
     buffer.atomic_save(state, ckpt_dir / f"ckpt-{iteration}")
     if not args.keep_all_buffers and buffer_file.exists():
         for older in ckpt_dir.glob("ckpt-*-replay_buffer"):
             if older != buffer_file:
                 older.unlink()
     obs_dim = agent.actor.obs_mean.shape[0]
-    policy = torch.export.export(DeterministicPolicy(copy.deepcopy(agent.actor)).eval(),
+    policy = torch.export.export(DeterministicPolicy(copy.deepcopy(agent.actor).cpu()).eval(),
                                  (torch.zeros(2, obs_dim),), dynamic_shapes=({0: torch.export.Dim("batch")},))
     buffer.atomic_save(policy, run_dir / "policy.pt", save=torch.export.save)
 
@@ -440,6 +458,8 @@ def load_checkpoint(run_dir: Path, agent: Agent, optimizer, rb):
     except (RuntimeError, ValueError) as e:  # another script's networks, or an older version's
         raise UsageError(f"{ckpt_file}: does not fit this script's networks: {' '.join(str(e).split())}") from None
     torch.set_rng_state(ckpt["torch_rng"])
+    if "cuda_rng" in ckpt and rb.device.type == "cuda":  # a GPU run resumed on the CPU does without it
+        torch.cuda.set_rng_state(ckpt["cuda_rng"], rb.device)
     for stale in run_dir.rglob("*.tmp"):  # left by a run killed while writing
         stale.unlink()
     eval_log = run_dir / "eval.jsonl"
@@ -465,14 +485,11 @@ def load_checkpoint(run_dir: Path, agent: Agent, optimizer, rb):
 
 def print_summary(run_dir: Path, iteration: int, env_steps: int, seconds: float, last_eval: dict):
     score = last_eval["normalized_score"]
-    ckpt_dir = run_dir / "train" / "algorithm"
-    files = ["eval.jsonl", "policy.pt"] + [str(p.relative_to(run_dir)) for p in
-                                           (ckpt_dir / f"ckpt-{iteration}", ckpt_dir / f"ckpt-{iteration}-replay_buffer")
-                                           if p.exists()]
-    print(f"done: {iteration:,} iterations, {env_steps:,} env steps in {seconds / 60:.1f} min\n"
-          f"final evaluation: return {last_eval['return_mean']:.1f} ± {last_eval['return_std']:.1f}, normalized score "
-          + (f"{score:.1f}" if score is not None else "none (no reference returns)") + "\n"
-          f"files in {run_dir}: {', '.join(files)}\n"
+    files = [p for p in ("eval.jsonl", "policy.pt", f"train/algorithm/ckpt-{iteration}",
+                         f"train/algorithm/ckpt-{iteration}-replay_buffer") if (run_dir / p).exists()]
+    print(f"done: {iteration:,} iterations, {env_steps:,} env steps in {seconds / 60:.1f} min\nfinal evaluation: "
+          f"return {last_eval['return_mean']:.1f} ± {last_eval['return_std']:.1f}, normalized score "
+          f"{'none' if score is None else f'{score:.1f}'}\nfiles in {run_dir}: {', '.join(files)}\n"
           f"TensorBoard: tensorboard --logdir {run_dir}", flush=True)
 
 
@@ -498,7 +515,8 @@ def train(args: Args):
         offline = buffer.load_offline_buffer(args.offline_buffer_dir, args.offline_buffer_length)
         offline.check_spaces(obs_space, act_space, args.env_id)
     reference_returns, reference_source = buffer.reference_returns(args.env_id, offline and offline.meta)
-    agent = Agent(obs_dim, act_dim, args)
+    device, device_note = choose_device(args, offline)
+    agent = Agent(obs_dim, act_dim, args).to(device)
     if offline is not None and args.normalize_observations:
         obs_mean, obs_std = offline.observation_mean_std()
         for net in (agent.actor, agent.qf, agent.qf_target):
@@ -516,11 +534,11 @@ def train(args: Args):
 
     if args.compile:
         online_loss, offline_loss = torch.compile(online_loss), torch.compile(offline_loss)
-    rb = buffer.ReplayBuffer(args.num_envs, args.buffer_size // args.num_envs, obs_space, act_space)
+    rb = buffer.ReplayBuffer(args.num_envs, args.buffer_size // args.num_envs, obs_space, act_space, device)
     buffer_meta = buffer.make_meta(args.env_id, obs_space, act_space, f"replay buffer of {run_dir}",
                                    reference_returns=reference_returns)
 
-    print(f"run directory: {run_dir}; normalized scores: {reference_source}", flush=True)
+    print(f"run directory: {run_dir}; {device_note}; normalized scores: {reference_source}", flush=True)
     start_iteration, env_steps = load_checkpoint(run_dir, agent, optimizer, rb) if args.resume else (0, 0)
     writer = SummaryWriter(str(run_dir))
     writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" +
@@ -543,8 +561,8 @@ def train(args: Args):
                     action = torch.rand(args.num_envs, act_dim) * 2 - 1
                 else:
                     with torch.no_grad():
-                        action = agent.actor.sample(torch.as_tensor(obs, dtype=torch.float32))[0]
-                action = action.numpy()
+                        action = agent.actor.sample(torch.as_tensor(obs, dtype=torch.float32, device=device))[0]
+                action = action.cpu().numpy()
                 rb.add(obs, action, reward, terminated, truncated)
                 obs, reward, terminated, truncated, infos = envs.step(action)
                 env_steps += args.num_envs
@@ -559,7 +577,7 @@ def train(args: Args):
                 for _ in range(args.utd_ratio):
                     loss = 0.0
                     if offline is not None:
-                        loss_offline, logs_offline = offline_loss(offline.sample(args.batch_size))
+                        loss_offline, logs_offline = offline_loss(offline.sample(args.batch_size).to(device))
                         loss = loss + loss_offline
                         logs.update({f"{k}_offline": v for k, v in logs_offline.items()})
                     if rl_train:

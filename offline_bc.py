@@ -16,6 +16,7 @@ on an online batch; both losses are summed into one optimizer step. To make a ne
 algorithm, copy this file and change `train_step_offline` and `calc_loss_offline`.
 """
 
+import contextlib
 import copy
 import dataclasses
 import json
@@ -23,7 +24,10 @@ import math
 import os
 import random
 import re
+import signal
 import sys
+import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,7 +60,13 @@ class Args:
     run_dir: Optional[str] = None
     """where to write TensorBoard events, eval.jsonl, checkpoints and policy.pt (default runs/<run_name>)"""
     resume: Optional[str] = None
-    """a run directory to continue from its newest checkpoint (pass the same flags as the stopped run)"""
+    """a run directory to continue from its newest checkpoint, with the flags it was started with
+    (flags given now override them, e.g. a larger --num-iterations)"""
+    cuda: bool = True
+    """train on the GPU when there is one (CleanRL's flag); without one the run is on the CPU and says so"""
+    torch_threads: int = 0
+    """torch's CPU threads; 0: the cores shared evenly among the trainings of this machine running now
+    (all of them when alone; several runs that each use every core slow each other down tens of times)"""
 
     # hybrid and offline training (ALF's TrainerConfig names)
     offline_buffer_dir: Optional[List[str]] = None
@@ -104,7 +114,10 @@ class Args:
     hidden_dim: int = 256
     """width of the two hidden layers of the actor and of each critic"""
     num_critics: int = 2
-    """the number of Q-networks in the ensemble; targets take the minimum over them"""
+    """the number of Q-networks in the ensemble (RLPD's num_qs)"""
+    num_min_critics: Optional[int] = None
+    """the TD target takes the minimum over this many critics drawn at random at every update (RLPD's
+    num_min_qs; None: over all of them)"""
     critic_layer_norm: bool = True
     """LayerNorm after each hidden layer of the critics (RLPD, Ball et al. 2023); on Pendulum it keeps
     online and hybrid SAC from falling apart after they first succeed"""
@@ -126,16 +139,26 @@ class Args:
     """deterministic episodes per evaluation, on a separate env"""
     log_interval: int = 100
     """write losses to TensorBoard every this many iterations"""
-    checkpoint_interval: int = 10000
-    """write a checkpoint every this many iterations (and at the end)"""
-    save_buffer: bool = False
+    checkpoint_interval: int = 5000
+    """write a checkpoint every this many iterations (and at the end, and when stopped by Ctrl-C or SIGTERM)"""
+    save_buffer: bool = True
     """with every checkpoint, write the online replay buffer as ckpt-<iteration>-replay_buffer (ALF's
-    ReplayBuffer enable_checkpoint), so this run's directory can be another run's --offline-buffer-dir"""
+    ReplayBuffer enable_checkpoint): --resume restores it, and this run's directory can be another run's
+    --offline-buffer-dir. Without it a resumed run starts with an empty replay buffer"""
+    keep_all_buffers: bool = False
+    """keep every checkpoint's replay buffer file (default: only the newest, so the disk does not fill)"""
 
 
 def make_env(env_id):
-    # ALF's convention: actions in [-1, 1]; the buffers store them that way.
-    return lambda: gym.wrappers.RescaleAction(gym.make(env_id), np.float32(-1), np.float32(1))
+    """A function making the env with its actions rescaled to [-1, 1] (ALF's convention; the buffers
+    store them that way)."""
+    def thunk():
+        env = gym.make(env_id)
+        if not isinstance(env.observation_space, gym.spaces.Box) or not isinstance(env.action_space, gym.spaces.Box):
+            raise UsageError(f"--env-id {env_id}: needs continuous (Box) observations and actions, "
+                             f"has {env.observation_space} and {env.action_space}")
+        return gym.wrappers.RescaleAction(env, np.float32(-1), np.float32(1))
+    return thunk
 
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
@@ -243,7 +266,10 @@ class Agent(nn.Module):
         alpha = self.log_alpha.exp().detach()
         with torch.no_grad():
             next_action, next_log_prob = self.actor.sample(batch.next_observation)
-            next_q = self.qf_target(batch.next_observation, next_action).min(0).values - alpha * next_log_prob
+            next_q = self.qf_target(batch.next_observation, next_action)
+            if self.args.num_min_critics is not None:  # RLPD: the minimum over a random subset
+                next_q = next_q[torch.randperm(len(next_q), device=next_q.device)[:self.args.num_min_critics]]
+            next_q = next_q.min(0).values - alpha * next_log_prob
             td_target = batch.reward + self.args.gamma * batch.discount * next_q
         action, log_prob = self.actor.sample(batch.observation)
         return {"q": self.qf(batch.observation, batch.action), "td_target": td_target,
@@ -282,13 +308,13 @@ class Agent(nn.Module):
 
 def evaluate(policy: Actor, env, episodes: int, seed: int):
     """Mean and std of the return of deterministic episodes; the same seeds at every evaluation."""
-    returns = []
+    returns, device = [], policy.obs_mean.device
     for episode in range(episodes):
         obs, _ = env.reset(seed=seed + episode)
         done, total = False, 0.0
         while not done:
             with torch.no_grad():
-                action = policy.act(torch.as_tensor(obs, dtype=torch.float32)[None])[0].numpy()
+                action = policy.act(torch.as_tensor(obs, dtype=torch.float32, device=device)[None])[0].cpu().numpy()
             obs, reward, terminated, truncated, _ = env.step(action)
             total += float(reward)
             done = terminated or truncated
@@ -310,22 +336,33 @@ class UsageError(Exception):
     """A flag or a run directory that cannot be used; main() prints it as one line and exits 2."""
 
 
+class Interrupted(Exception):
+    """SIGINT or SIGTERM stopped the run, which first wrote a checkpoint of the iteration it reached."""
+
+    def __init__(self, signum, iteration, run_dir):
+        super().__init__(signum, iteration, run_dir)
+        self.signum, self.iteration, self.run_dir = signum, iteration, run_dir
+
+
 def check_args(args: Args):
     problems = [f"--{name.replace('_', '-')} must be at least {low} (got {getattr(args, name)})"
                 for name, low in [("num_envs", 1), ("num_iterations", 1), ("batch_size", 1),
                                   ("rl_train_every_update_steps", 1), ("utd_ratio", 1), ("num_critics", 1),
                                   ("eval_interval", 1), ("log_interval", 1), ("checkpoint_interval", 1),
-                                  ("hidden_dim", 1), ("eval_episodes", 1)]
+                                  ("hidden_dim", 1), ("eval_episodes", 1), ("torch_threads", 0)]
                 if getattr(args, name) < low]
     # "not x > 0" also catches nan
     problems += [f"--{name.replace('_', '-')} must be above 0 (got {getattr(args, name)})"
                  for name in ["alpha", "policy_lr", "q_lr"] if not getattr(args, name) > 0]
+    if not 0 < args.bc_action_eps < 1:
+        problems.append(f"--bc-action-eps must be between 0 and 1 (got {args.bc_action_eps})")
     if not 0 <= args.gamma <= 1:
         problems.append(f"--gamma must be between 0 and 1 (got {args.gamma})")
     if not 0 < args.tau <= 1:
         problems.append(f"--tau must be above 0 and at most 1 (got {args.tau})")
-    if not 0 < args.bc_action_eps < 1:
-        problems.append(f"--bc-action-eps must be between 0 and 1 (got {args.bc_action_eps})")
+    if args.num_min_critics is not None and not 1 <= args.num_min_critics <= args.num_critics:
+        problems.append(f"--num-min-critics must be between 1 and --num-critics {args.num_critics} "
+                        f"(got {args.num_min_critics})")
     if args.buffer_size < 2 * args.num_envs:
         problems.append(f"--buffer-size must hold at least 2 rows per env (got {args.buffer_size})")
     if args.offline_buffer_dir is not None and not args.offline_buffer_dir:
@@ -340,11 +377,156 @@ def check_args(args: Args):
         raise UsageError(problems[0])
 
 
+# Trainings on one machine share its cores: each marks itself with a file named by its pid in here.
+RUNNING_DIR = Path(tempfile.gettempdir()) / f"hybrid-offline-rl-running-{os.getuid()}"
+DEFAULT_TORCH_THREADS = torch.get_num_threads()  # torch's choice: the cores, or OMP_NUM_THREADS
+
+
+@contextlib.contextmanager
+def training_process():
+    """While training, this process is marked as a running training (see shared_torch_threads), and
+    SIGINT (Ctrl-C) and SIGTERM only append to the list yielded, which the loop reads after every
+    iteration to checkpoint and stop cleanly. A second signal stops at once."""
+    stop_requests = []
+
+    def request_stop(signum, frame):
+        if stop_requests:
+            raise KeyboardInterrupt
+        stop_requests.append(signum)
+
+    RUNNING_DIR.mkdir(exist_ok=True)
+    marker = RUNNING_DIR / str(os.getpid())
+    marker.touch()
+    in_main_thread = threading.current_thread() is threading.main_thread()  # where handlers can be set
+    previous = {signum: signal.signal(signum, request_stop)
+                for signum in ([signal.SIGINT, signal.SIGTERM] if in_main_thread else [])}
+    try:
+        yield stop_requests
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        marker.unlink(missing_ok=True)
+
+
+def shared_torch_threads(args: Args) -> int:
+    """--torch-threads, or torch's default divided by the number of trainings running now: runs side
+    by side that each use every core spin against each other and become tens of times slower."""
+    if args.torch_threads:
+        return args.torch_threads
+    running = 0
+    for marker in RUNNING_DIR.glob("*"):
+        try:
+            os.kill(int(marker.name), 0)  # signal 0 only asks whether the process exists
+            running += 1
+        except ProcessLookupError:  # killed before it could remove its marker
+            marker.unlink(missing_ok=True)
+        except (ValueError, PermissionError):
+            pass
+    return max(1, DEFAULT_TORCH_THREADS // max(running, 1))
+
+
+def choose_device(args: Args, offline) -> tuple:
+    """The device, and a note on it for the first line. On a GPU the offline data is copied there when
+    it takes at most half the free memory (CORL keeps it there); else batches are copied from the host."""
+    if not (args.cuda and torch.cuda.is_available()):
+        return torch.device("cpu"), "device: cpu" + (" (no GPU found)" if args.cuda else "")
+    device = torch.device("cuda")
+    if offline is None:
+        return device, "device: cuda"
+    if offline.nbytes() <= torch.cuda.mem_get_info(device)[0] // 2:
+        offline.to(device)
+        return device, "device: cuda (offline data on the GPU)"
+    return device, "device: cuda (offline data in host memory)"
+
+
+def save_checkpoint(run_dir: Path, iteration: int, env_steps: int, agent: Agent, optimizer, rb, buffer_meta):
+    """ckpt-<iteration> (what --resume restores), the replay buffer beside it, and policy.pt. Each file
+    is written to a temporary name and renamed; the buffer before the checkpoint that refers to it."""
+    args = agent.args
+    ckpt_dir = run_dir / "train" / "algorithm"
+    buffer_file = ckpt_dir / f"ckpt-{iteration}-replay_buffer"
+    if args.save_buffer and rb.pos > 0:
+        rb.save(buffer_file, buffer_meta)
+    # the loop draws its randomness from torch only (the envs are seeded when they reset)
+    state = {"agent": agent.state_dict(), "optimizer": optimizer.state_dict(), "iteration": iteration,
+             "env_steps": env_steps, "replay_buffer_rows": rb.pos * rb.num_envs, "torch_rng": torch.get_rng_state(),
+             "args": dataclasses.asdict(args)}
+    if rb.device.type == "cuda":
+        state["cuda_rng"] = torch.cuda.get_rng_state(rb.device)
+    buffer.atomic_save(state, ckpt_dir / f"ckpt-{iteration}")
+    if not args.keep_all_buffers and buffer_file.exists():
+        for older in ckpt_dir.glob("ckpt-*-replay_buffer"):
+            if older != buffer_file:
+                older.unlink()
+    obs_dim = agent.actor.obs_mean.shape[0]
+    policy = torch.export.export(DeterministicPolicy(copy.deepcopy(agent.actor).cpu()).eval(),
+                                 (torch.zeros(2, obs_dim),), dynamic_shapes=({0: torch.export.Dim("batch")},))
+    buffer.atomic_save(policy, run_dir / "policy.pt", save=torch.export.save)
+
+
+def load_checkpoint(run_dir: Path, agent: Agent, optimizer, rb):
+    """Restore the newest ckpt-<iteration> and its replay buffer; return (iteration, env_steps). Says
+    once what a resumed run cannot restore."""
+    args = agent.args
+    found = checkpoint_paths(run_dir)
+    if not found:
+        raise UsageError(f"{run_dir}: no checkpoint ckpt-<iteration> under train/algorithm/ to resume from")
+    iteration = max(found)
+    ckpt_file = found[iteration]
+    ckpt = buffer.load_checkpoint(ckpt_file)
+    if not isinstance(ckpt, dict) or not {"args", "agent", "optimizer", "torch_rng", "env_steps"} <= ckpt.keys():
+        raise UsageError(f"{ckpt_file}: not a checkpoint written by this script")
+    saved = ckpt["args"]
+    for name in ("env_id", "num_envs", "hidden_dim", "num_critics", "critic_layer_norm", "buffer_size",
+                 "normalize_observations"):
+        if saved.get(name) != getattr(args, name):
+            raise UsageError(f"{ckpt_file}: was written with --{name.replace('_', '-')} "
+                             f"{saved.get(name)}, this run has {getattr(args, name)}")
+    try:
+        agent.load_state_dict(ckpt["agent"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+    except (RuntimeError, ValueError) as e:  # another script's networks, or an older version's
+        raise UsageError(f"{ckpt_file}: does not fit this script's networks: {' '.join(str(e).split())}") from None
+    torch.set_rng_state(ckpt["torch_rng"])
+    if "cuda_rng" in ckpt and rb.device.type == "cuda":  # a GPU run resumed on the CPU does without it
+        torch.cuda.set_rng_state(ckpt["cuda_rng"], rb.device)
+    for stale in run_dir.rglob("*.tmp"):  # left by a run killed while writing
+        stale.unlink()
+    eval_log = run_dir / "eval.jsonl"
+    if eval_log.exists():  # evaluations after the checkpoint are done again
+        kept = [line for line in eval_log.read_text().splitlines() if json.loads(line)["iteration"] <= iteration]
+        buffer.atomic_save("".join(line + "\n" for line in kept).encode(), eval_log, save=lambda data, f: f.write(data))
+
+    rows = ckpt.get("replay_buffer_rows", 0)
+    buffer_file = run_dir / "train" / "algorithm" / f"ckpt-{iteration}-replay_buffer"
+    lost = []
+    if buffer_file.exists():
+        rb.load_state_dict(buffer.load_checkpoint(buffer_file), buffer_file)
+        rb.end_episodes()  # the envs restart: no transition may join the old and the new episode
+    elif rows:
+        lost.append(f"its replay buffer ({rows:,} rows; {buffer_file.name} is missing, e.g. --no-save-buffer): "
+                    f"the online part starts again from an empty buffer")
+    if ckpt["env_steps"]:
+        lost.append("the envs' episodes in progress: they start anew")
+    print(f"resumed from {ckpt_file} (iteration {iteration:,}, {ckpt['env_steps']:,} env steps, "
+          f"{rb.pos * rb.num_envs:,} replay-buffer rows)" + "".join(f"; not restored: {x}" for x in lost), flush=True)
+    return iteration, ckpt["env_steps"]
+
+
+def print_summary(run_dir: Path, iteration: int, env_steps: int, seconds: float, last_eval: dict):
+    score = last_eval["normalized_score"]
+    files = [p for p in ("eval.jsonl", "policy.pt", f"train/algorithm/ckpt-{iteration}",
+                         f"train/algorithm/ckpt-{iteration}-replay_buffer") if (run_dir / p).exists()]
+    print(f"done: {iteration:,} iterations, {env_steps:,} env steps in {seconds / 60:.1f} min\nfinal evaluation: "
+          f"return {last_eval['return_mean']:.1f} ± {last_eval['return_std']:.1f}, normalized score "
+          f"{'none' if score is None else f'{score:.1f}'}\nfiles in {run_dir}: {', '.join(files)}\n"
+          f"TensorBoard: tensorboard --logdir {run_dir}", flush=True)
+
+
 def train(args: Args):
     check_args(args)
     run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
     run_dir = Path(args.resume or args.run_dir or f"runs/{run_name}")
-    ckpt_dir = run_dir / "train" / "algorithm"
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
@@ -356,16 +538,15 @@ def train(args: Args):
         raise UsageError(f"--env-id {args.env_id}: cannot make this env ({e})") from None
     envs = gym.wrappers.vector.RecordEpisodeStatistics(envs)
     obs_space, act_space = envs.single_observation_space, envs.single_action_space
-    if not isinstance(obs_space, gym.spaces.Box) or not isinstance(act_space, gym.spaces.Box):
-        raise UsageError(f"{args.env_id}: needs Box observation and action spaces, "
-                                 f"has {obs_space} and {act_space}")
     obs_dim, act_dim = int(np.prod(obs_space.shape)), int(np.prod(act_space.shape))
 
     offline = None
     if args.offline_buffer_dir:
         offline = buffer.load_offline_buffer(args.offline_buffer_dir, args.offline_buffer_length)
-        offline.check_spaces(obs_space, act_space)
-    agent = Agent(obs_dim, act_dim, args)
+        offline.check_spaces(obs_space, act_space, args.env_id)
+    reference_returns, reference_source = buffer.reference_returns(args.env_id, offline and offline.meta)
+    device, device_note = choose_device(args, offline)
+    agent = Agent(obs_dim, act_dim, args).to(device)
     if offline is not None and args.normalize_observations:
         obs_mean, obs_std = offline.observation_mean_std()
         for net in (agent.actor, agent.qf, agent.qf_target):
@@ -383,135 +564,125 @@ def train(args: Args):
 
     if args.compile:
         online_loss, offline_loss = torch.compile(online_loss), torch.compile(offline_loss)
-    rb = buffer.ReplayBuffer(args.num_envs, args.buffer_size // args.num_envs, obs_space, act_space)
-    meta = offline.meta if offline is not None else None
+    rb = buffer.ReplayBuffer(args.num_envs, args.buffer_size // args.num_envs, obs_space, act_space, device)
+    buffer_meta = buffer.make_meta(args.env_id, obs_space, act_space, f"replay buffer of {run_dir}",
+                                   reference_returns=reference_returns)
 
-    start_iteration, env_steps = 0, 0
-    if args.resume:
-        found = checkpoint_paths(run_dir)
-        if not found:
-            raise UsageError(f"{run_dir}: no checkpoint ckpt-<iteration> under train/algorithm/ to resume from")
-        start_iteration = max(found)
-        ckpt_file = found[start_iteration]
-        ckpt = buffer.load_checkpoint(ckpt_file)
-        if not isinstance(ckpt, dict) or not {"args", "agent", "optimizer", "torch_rng", "env_steps"} <= ckpt.keys():
-            raise UsageError(f"{ckpt_file}: not a checkpoint written by this script")
-        saved = ckpt["args"]
-        for name in ("env_id", "num_envs", "hidden_dim", "num_critics", "critic_layer_norm", "buffer_size",
-                     "normalize_observations"):
-            if saved.get(name) != getattr(args, name):
-                raise UsageError(f"{ckpt_file}: was written with --{name.replace('_', '-')} "
-                                 f"{saved.get(name)}, this run has {getattr(args, name)}")
-        try:
-            agent.load_state_dict(ckpt["agent"])
-            optimizer.load_state_dict(ckpt["optimizer"])
-        except (RuntimeError, ValueError) as e:  # another script's networks, or an older version's
-            raise UsageError(f"{ckpt_file}: does not fit this script's networks: {' '.join(str(e).split())}") from None
-        torch.set_rng_state(ckpt["torch_rng"])
-        env_steps = ckpt["env_steps"]
-        buffer_file = ckpt_dir / f"ckpt-{start_iteration}-replay_buffer"
-        if buffer_file.exists():
-            rb.load_state_dict(buffer.load_checkpoint(buffer_file), buffer_file)
-            rb.end_episodes()  # the envs restart below: no transition may join the old and new episode
-        eval_log = run_dir / "eval.jsonl"
-        if eval_log.exists():  # evaluations after the checkpoint are done again
-            kept = [line for line in eval_log.read_text().splitlines()
-                    if json.loads(line)["iteration"] <= start_iteration]
-            eval_log.write_text("".join(line + "\n" for line in kept))
-
-    def save_checkpoint(iteration):
-        state = {"agent": agent.state_dict(), "optimizer": optimizer.state_dict(), "iteration": iteration,
-                 "env_steps": env_steps, "torch_rng": torch.get_rng_state(), "args": dataclasses.asdict(args)}
-        buffer.atomic_save(state, ckpt_dir / f"ckpt-{iteration}")
-        if args.save_buffer:
-            rb.save(ckpt_dir / f"ckpt-{iteration}-replay_buffer",
-                    buffer.make_meta(args.env_id, obs_space, act_space, f"replay buffer of {run_dir}",
-                                     reference_returns=(meta or {}).get("reference_returns")))
-        policy = torch.export.export(DeterministicPolicy(copy.deepcopy(agent.actor)).eval(),
-                                     (torch.zeros(2, obs_dim),), dynamic_shapes=({0: torch.export.Dim("batch")},))
-        buffer.atomic_save(policy, run_dir / "policy.pt", save=torch.export.save)
-
+    print(f"run directory: {run_dir}; {device_note}; normalized scores: {reference_source}", flush=True)
+    start_iteration, env_steps = load_checkpoint(run_dir, agent, optimizer, rb) if args.resume else (0, 0)
     writer = SummaryWriter(str(run_dir))
     writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" +
                     "\n".join(f"|{k}|{v}|" for k, v in dataclasses.asdict(args).items()))
     obs, _ = envs.reset(seed=args.seed + start_iteration)
     reward = np.zeros(args.num_envs)
     terminated = truncated = np.zeros(args.num_envs, dtype=bool)
-    status, logs = {}, {}  # the progress bar's SPS and last eval return
-    start_time = time.time()
+    status, logs, last_eval = {}, {}, None  # the progress bar's SPS and last eval return
+    start_time, start_env_steps = time.time(), env_steps
     progress = tqdm(range(start_iteration, args.num_iterations), initial=start_iteration,
                     total=args.num_iterations, mininterval=2)
-    for iteration in progress:
-        # unroll: one step of every env, its rows into the online buffer
-        online_phase = iteration >= args.rl_train_after_update_steps
-        if online_phase:
-            if offline is None and rb.size * args.num_envs < args.learning_starts:
-                action = torch.rand(args.num_envs, act_dim) * 2 - 1
-            else:
-                with torch.no_grad():
-                    action = agent.actor.sample(torch.as_tensor(obs, dtype=torch.float32))[0]
-            action = action.numpy()
-            rb.add(obs, action, reward, terminated, truncated)
-            obs, reward, terminated, truncated, infos = envs.step(action)
-            env_steps += args.num_envs
-            if "episode" in infos:
-                for r in infos["episode"]["r"][infos["_episode"]]:
-                    writer.add_scalar("charts/episodic_return", r, env_steps)
+    with training_process() as stop_requests:
+        torch.set_num_threads(shared_torch_threads(args))
+        for iteration in progress:
+            done = iteration + 1  # iterations done at the end of this one: the x-axis of every scalar
+            # unroll: one step of every env, its rows into the online buffer
+            online_phase = iteration >= args.rl_train_after_update_steps
+            if online_phase:
+                if offline is None and rb.size * args.num_envs < args.learning_starts:
+                    action = torch.rand(args.num_envs, act_dim) * 2 - 1
+                else:
+                    with torch.no_grad():
+                        action = agent.actor.sample(torch.as_tensor(obs, dtype=torch.float32, device=device))[0]
+                action = action.cpu().numpy()
+                rb.add(obs, action, reward, terminated, truncated)
+                obs, reward, terminated, truncated, infos = envs.step(action)
+                env_steps += args.num_envs
+                if "episode" in infos:
+                    for r in infos["episode"]["r"][infos["_episode"]]:
+                        writer.add_scalar("charts/episodic_return", r, done)
 
-        # train: the offline part every iteration, the online part every k-th once it has data
-        rl_train = (online_phase and iteration % args.rl_train_every_update_steps == 0
-                    and rb.size * args.num_envs >= args.learning_starts)
-        if offline is not None or rl_train:
-            for _ in range(args.utd_ratio):
-                loss = 0.0
-                if offline is not None:
-                    loss_offline, logs_offline = offline_loss(offline.sample(args.batch_size))
-                    loss = loss + loss_offline
-                    logs.update({f"{k}_offline": v for k, v in logs_offline.items()})
-                if rl_train:
-                    loss_online, logs_online = online_loss(rb.sample(args.batch_size))
-                    loss = loss + loss_online
-                    logs.update(logs_online)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                if rl_train:
-                    agent.soft_update()  # only the online part trains a critic
+            # train: the offline part every iteration, the online part every k-th once it has data
+            rl_train = (online_phase and iteration % args.rl_train_every_update_steps == 0
+                        and rb.size * args.num_envs >= args.learning_starts)
+            if offline is not None or rl_train:
+                for _ in range(args.utd_ratio):
+                    loss = 0.0
+                    if offline is not None:
+                        loss_offline, logs_offline = offline_loss(offline.sample(args.batch_size).to(device))
+                        loss = loss + loss_offline
+                        logs.update({f"{k}_offline": v for k, v in logs_offline.items()})
+                    if rl_train:
+                        loss_online, logs_online = online_loss(rb.sample(args.batch_size))
+                        loss = loss + loss_online
+                        logs.update(logs_online)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                    if rl_train:
+                        agent.soft_update()  # only the online part trains a critic
 
-        done = iteration + 1
-        if done % args.log_interval == 0 and logs:
-            for key, value in logs.items():
-                writer.add_scalar(f"losses/{key}", value.item(), done)
-            sps = (done - start_iteration) / (time.time() - start_time)
-            writer.add_scalar("charts/SPS", sps, done)
-            status["SPS"] = f"{sps:.0f}"
-            progress.set_postfix(status, refresh=False)
-        if done % args.eval_interval == 0 or done == args.num_iterations:
-            mean, std = evaluate(agent.actor, eval_env, args.eval_episodes, args.seed + 1_000_000)
-            score = buffer.normalized_score(mean, meta)
-            writer.add_scalar("eval/return_mean", mean, done)
-            if score is not None:
-                writer.add_scalar("eval/normalized_score", score, done)
-            with open(run_dir / "eval.jsonl", "a") as f:
-                f.write(json.dumps({"iteration": done, "env_steps": env_steps, "return_mean": mean,
-                                    "return_std": std, "normalized_score": score}) + "\n")
-            status["eval"] = f"{mean:.1f}"
-            progress.set_postfix(status, refresh=False)
-        if done % args.checkpoint_interval == 0 or done == args.num_iterations:
-            save_checkpoint(done)
+            if done % args.log_interval == 0:
+                for key, value in logs.items():
+                    writer.add_scalar(f"losses/{key}", value.item(), done)
+                seconds = time.time() - start_time
+                writer.add_scalar("charts/iterations_per_second", (done - start_iteration) / seconds, done)
+                if env_steps > start_env_steps:  # CleanRL's SPS: env steps per second
+                    status["SPS"] = f"{(env_steps - start_env_steps) / seconds:.0f}"
+                    writer.add_scalar("charts/SPS", (env_steps - start_env_steps) / seconds, done)
+                progress.set_postfix(status, refresh=False)
+                torch.set_num_threads(shared_torch_threads(args))  # other trainings may have started or ended
+            if done % args.eval_interval == 0 or done == args.num_iterations:
+                mean, std = evaluate(agent.actor, eval_env, args.eval_episodes, args.seed + 1_000_000)
+                score = buffer.normalized_score(mean, {"reference_returns": reference_returns})
+                writer.add_scalar("eval/return_mean", mean, done)
+                if score is not None:
+                    writer.add_scalar("eval/normalized_score", score, done)
+                last_eval = {"iteration": done, "env_steps": env_steps, "return_mean": mean, "return_std": std,
+                             "normalized_score": score}
+                with open(run_dir / "eval.jsonl", "a") as f:
+                    f.write(json.dumps(last_eval) + "\n")
+                status["eval"] = f"{mean:.1f}"
+                progress.set_postfix(status, refresh=False)
+            if done % args.checkpoint_interval == 0 or done == args.num_iterations or stop_requests:
+                save_checkpoint(run_dir, done, env_steps, agent, optimizer, rb, buffer_meta)
+            if stop_requests:
+                progress.close()
+                raise Interrupted(stop_requests[0], done, run_dir)
 
+    progress.close()
     envs.close()
     writer.close()
+    if last_eval is not None:
+        print_summary(run_dir, args.num_iterations, env_steps, time.time() - start_time, last_eval)
     return agent, run_dir
 
 
-def main(argv=None):
+def parse_args(argv=None) -> Args:
+    """The command line; with --resume, the stopped run's flags are the defaults (flags given now win)."""
     args = tyro.cli(Args, args=argv)
+    found = checkpoint_paths(Path(args.resume)) if args.resume else {}
+    if found:
+        saved = buffer.load_checkpoint(found[max(found)])
+        if isinstance(saved, dict) and isinstance(saved.get("args"), dict):
+            known = {field.name for field in dataclasses.fields(Args)}
+            defaults = Args(**{k: v for k, v in saved["args"].items() if k in known})
+            args = tyro.cli(Args, args=argv, default=defaults)
+    return args
+
+
+def main(argv=None):
     try:
-        train(args)
+        train(parse_args(argv))
     except (buffer.BufferError, UsageError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+    except Interrupted as e:
+        print(f"stopped by {signal.Signals(e.signum).name} after iteration {e.iteration:,}, checkpoint written; "
+              f"to continue: python {os.path.basename(__file__)} --resume {e.run_dir}", file=sys.stderr)
+        sys.exit(128 + e.signum)
+    except KeyboardInterrupt:  # before the loop, or a second Ctrl-C while stopping
+        print("error: interrupted before a checkpoint could be written; --resume continues from the newest "
+              "complete one, if any", file=sys.stderr)
+        sys.exit(130)
 
 
 if __name__ == "__main__":
