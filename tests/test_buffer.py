@@ -240,6 +240,11 @@ def test_collected_file_has_alfs_key_order(tmp_path, alf_buffer_path):
     assert buffer.load_offline_buffer(path).num_transitions == 49
 
 
+@pytest.mark.parametrize("name", ["pendulum_expert", "pendulum_mixed"])
+def test_bundled_files_have_alfs_key_order(name, alf_buffer_path):
+    assert_alf_key_order(buffer.find_buffer_file(ROOT / "data" / name), alf_buffer_path)
+
+
 def test_dict_observation_keys_are_sorted_by_path_not_by_string(tmp_path):
     """"a|c" comes before "a_b" (per level, "a" < "a_b"), though as strings "_" < "|"."""
     space = gym.spaces.Dict({"a_b": gym.spaces.Box(-1, 1, (1,)),
