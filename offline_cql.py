@@ -600,20 +600,21 @@ def train(args: Args):
     buffer_meta = buffer.make_meta(args.env_id, obs_space, act_space, f"replay buffer of {run_dir}",
                                    reference_returns=reference_returns)
 
-    print(f"run directory: {run_dir}; {device_note}; normalized scores: {reference_source}", flush=True)
-    start_iteration, env_steps = load_checkpoint(run_dir, agent, optimizer, rb) if args.resume else (0, 0)
-    writer = SummaryWriter(str(run_dir))
-    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" +
-                    "\n".join(f"|{k}|{v}|" for k, v in dataclasses.asdict(args).items()))
-    obs, _ = envs.reset(seed=args.seed + start_iteration)
-    reward = np.zeros(args.num_envs)
-    terminated = truncated = np.zeros(args.num_envs, dtype=bool)
-    status, logs, last_eval = {}, {}, None  # the progress bar's SPS and last eval return
-    start_time, start_env_steps = time.time(), env_steps
-    progress = tqdm(range(start_iteration, args.num_iterations), initial=start_iteration,
-                    total=args.num_iterations, mininterval=2)
     with training_process() as stop_requests:
         torch.set_num_threads(shared_torch_threads(args))
+        print(f"run directory: {run_dir}; {device_note}, {torch.get_num_threads()} torch threads; "
+              f"normalized scores: {reference_source}", flush=True)
+        start_iteration, env_steps = load_checkpoint(run_dir, agent, optimizer, rb) if args.resume else (0, 0)
+        writer = SummaryWriter(str(run_dir))
+        writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" +
+                        "\n".join(f"|{k}|{v}|" for k, v in dataclasses.asdict(args).items()))
+        obs, _ = envs.reset(seed=args.seed + start_iteration)
+        reward = np.zeros(args.num_envs)
+        terminated = truncated = np.zeros(args.num_envs, dtype=bool)
+        status, logs, last_eval = {}, {}, None  # the progress bar's SPS and last eval return
+        start_time, start_env_steps = time.time(), env_steps
+        progress = tqdm(range(start_iteration, args.num_iterations), initial=start_iteration,
+                        total=args.num_iterations, mininterval=2)
         for iteration in progress:
             done = iteration + 1  # iterations done at the end of this one: the x-axis of every scalar
             # unroll: one step of every env, its rows into the online buffer

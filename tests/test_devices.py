@@ -48,7 +48,7 @@ def test_every_tensor_of_an_update_is_on_the_agents_device(module, part):
 
 
 @pytest.mark.parametrize("module", MODULES, ids=["sac", "bc", "cql"])
-@pytest.mark.parametrize("cuda, note", [(True, "device: cpu (no GPU found);"), (False, "device: cpu;")])
+@pytest.mark.parametrize("cuda, note", [(True, "device: cpu (no GPU found),"), (False, "device: cpu,")])
 def test_without_a_gpu_the_run_is_on_the_cpu_and_says_so(module, cuda, note, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     agent, _ = module.train(module.Args(cuda=cuda, run_dir=str(tmp_path / "run"), num_iterations=3, hidden_dim=8,
