@@ -4,6 +4,7 @@ random actions, a saved policy or a Minari dataset (local, or downloaded with --
     python collect.py --env-id Pendulum-v1 --source scripted --num-steps 10000 --output data/x/ckpt-10000-replay_buffer
     python collect.py --source scripted --random-fraction 0.5 --action-noise 0.3 ...   # a "medium"/mixed dataset
     python collect.py --source policy --policy runs/RUN/policy.pt ...                  # a trained policy
+    python collect.py --source policy --policy runs/RUN/policy_distribution.pt ...     # its sampled actions (D4RL)
     python collect.py --source minari --dataset DATASET_ID_OR_DIR ...                  # convert a local Minari dataset
     python collect.py --source minari --dataset mujoco/hopper/medium-v0 --download ... # download it if not local
     python collect.py ... --to-minari pendulum/expert-v0                               # also write a Minari dataset
@@ -55,8 +56,10 @@ class Args:
     seed: int = 1
     """seeds the envs, the random actions and the noise: the same seed writes the same tensors"""
     policy: Optional[str] = None
-    """--source policy: a policy.pt written by torch.export.save, mapping float32 observations [B, *obs_shape] to
-    deterministic actions [B, *act_shape] in [-1, 1]"""
+    """--source policy: a program written by torch.export.save mapping float32 observations [B, *obs_shape] to
+    deterministic actions [B, *act_shape] in [-1, 1] (a run's policy.pt), or to the (mean, log_std) of a Gaussian
+    whose samples squashed by tanh are the actions (a run's policy_distribution.pt: the actions are sampled, as
+    D4RL's datasets were)"""
     dataset: Optional[str] = None
     """--source minari: a local Minari dataset directory, or a dataset id under the Minari root, e.g.
     mujoco/hopper/medium-v0 (downloaded only with --download)"""
@@ -144,8 +147,9 @@ def reason(e: Exception, whole_line: bool = False) -> str:
     return line if whole_line else line.split(". ")[0]
 
 
-def load_policy(path: str, envs) -> Act:
-    """A policy.pt written by torch.export.save, checked against the env's observation and action shapes."""
+def load_policy(path: str, envs, seed: int) -> Act:
+    """A policy.pt or policy_distribution.pt written by torch.export.save, checked against the env's
+    observation and action shapes; a distribution's actions are sampled (seeded)."""
     if not isinstance(envs.single_observation_space, gym.spaces.Box):
         raise CollectError(f"--policy {path}: a policy takes one observation tensor; "
                            f"the env's observation space is {envs.single_observation_space}")
@@ -165,14 +169,21 @@ def load_policy(path: str, envs) -> Act:
     except Exception as e:  # a guard failure of the exported program: wrong input shape or batch size
         raise CollectError(f"--policy {path}: does not take observations of shape {list(probe.shape)} "
                            f"({reason(e)})") from None
-    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (envs.num_envs, *act_shape):
-        shape = list(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise CollectError(f"--policy {path}: returns actions of shape {shape}, "
-                           f"the env's are {[envs.num_envs, *act_shape]}")
+    distribution = isinstance(out, tuple) and len(out) == 2  # (mean, log_std)
+    for x in out if distribution else [out]:
+        if not isinstance(x, torch.Tensor) or tuple(x.shape) != (envs.num_envs, *act_shape):
+            shape = list(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise CollectError(f"--policy {path}: returns actions of shape {shape}, "
+                               f"the env's are {[envs.num_envs, *act_shape]}")
+    generator = torch.Generator().manual_seed(seed)
 
     def act(obs):
         with torch.no_grad():
-            return module(torch.as_tensor(obs, dtype=torch.float32)).numpy()
+            out = module(torch.as_tensor(obs, dtype=torch.float32))
+            if distribution:
+                mean, log_std = out
+                out = torch.tanh(mean + log_std.exp() * torch.randn(mean.shape, generator=generator))
+            return out.numpy()
     return act
 
 
@@ -431,7 +442,7 @@ def collect(args: Args) -> dict:
     envs = make_envs(args.env_id, args.num_envs)
     env_action_space = envs.envs[0].env.action_space  # the space inside RescaleAction
     act = (EXPERTS[args.env_id] if args.source == "scripted" else
-           load_policy(args.policy, envs) if args.source == "policy" else None)
+           load_policy(args.policy, envs, args.seed) if args.source == "policy" else None)
     if args.source == "minari":
         data = open_minari(args.dataset, args.download, args.env_id, env_action_space, envs)
         rb, returns = minari_to_buffer(data, envs)
@@ -443,9 +454,12 @@ def collect(args: Args) -> dict:
                                    else args.random_fraction, action_noise=args.action_noise, desc="collect")
         extra = {"policy": args.policy} if args.policy else {}
 
-    # a Minari dataset's own reference scores where it has them (Minari stores both or neither), so that its
-    # normalized scores read as published ones; the others are measured here
+    # reference returns: a Minari dataset's own where it has them (Minari stores both or neither), else D4RL's
+    # for the MuJoCo tasks, so that normalized scores read as published ones; the others are measured here
     refs = minari_reference_returns(data) if args.source == "minari" else {}
+    d4rl_name = args.env_id.rsplit("-v", 1)[0]
+    if not refs and buffer.KNOWN_REFERENCE_RETURNS.get(d4rl_name, ("",))[0] == "D4RL":
+        refs = dict(buffer.KNOWN_REFERENCE_RETURNS[d4rl_name][1])
     ref_seed = args.seed + REFERENCE_SEED_OFFSET
     expert = EXPERTS.get(args.env_id) or (act if args.source == "policy" else None)
     if "random" not in refs:

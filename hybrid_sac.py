@@ -186,15 +186,18 @@ class Actor(nn.Module):
         return torch.tanh(self(obs)[0])
 
 
-class DeterministicPolicy(nn.Module):
-    """What policy.pt holds: observation [B, obs_dim] -> action [B, act_dim] in [-1, 1]."""
+class ExportedPolicy(nn.Module):
+    """What policy.pt holds: observation [B, obs_dim] -> the deterministic action [B, act_dim] in [-1, 1];
+    with distribution=True, what policy_distribution.pt holds: observation -> (mean, log_std) of the
+    Gaussian whose samples, squashed by tanh, are the policy's actions (collect.py samples them, as
+    D4RL's datasets were made)."""
 
-    def __init__(self, actor):
+    def __init__(self, actor, distribution=False):
         super().__init__()
-        self.actor = actor
+        self.actor, self.distribution = actor, distribution
 
     def forward(self, obs):
-        return self.actor.act(obs)
+        return self.actor(obs) if self.distribution else self.actor.act(obs)
 
 
 class Critics(nn.Module):
@@ -410,7 +413,7 @@ def choose_device(args: Args, offline) -> tuple:
 
 
 def save_checkpoint(run_dir: Path, iteration: int, env_steps: int, agent: Agent, optimizer, rb, buffer_meta):
-    """ckpt-<iteration> (what --resume restores), the replay buffer beside it, and policy.pt. Each file
+    """ckpt-<iteration> (what --resume restores), the replay buffer beside it, and the policy. Each file
     is written to a temporary name and renamed; the buffer before the checkpoint that refers to it."""
     args = agent.args
     ckpt_dir = run_dir / "train" / "algorithm"
@@ -428,10 +431,12 @@ def save_checkpoint(run_dir: Path, iteration: int, env_steps: int, agent: Agent,
         for older in ckpt_dir.glob("ckpt-*-replay_buffer"):
             if older != buffer_file:
                 older.unlink()
-    obs_dim = agent.actor.obs_mean.shape[0]
-    policy = torch.export.export(DeterministicPolicy(copy.deepcopy(agent.actor).cpu()).eval(),
-                                 (torch.zeros(2, obs_dim),), dynamic_shapes=({0: torch.export.Dim("batch")},))
-    buffer.atomic_save(policy, run_dir / "policy.pt", save=torch.export.save)
+    actor = copy.deepcopy(agent.actor).cpu()  # a file that runs without a GPU
+    example = (torch.zeros(2, actor.obs_mean.shape[0]),)
+    for name, distribution in (("policy.pt", False), ("policy_distribution.pt", True)):
+        program = torch.export.export(ExportedPolicy(actor, distribution).eval(), example,
+                                      dynamic_shapes=({0: torch.export.Dim("batch")},))
+        buffer.atomic_save(program, run_dir / name, save=torch.export.save)
 
 
 def load_checkpoint(run_dir: Path, agent: Agent, optimizer, rb):

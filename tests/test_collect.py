@@ -400,3 +400,30 @@ def test_policy_saved_by_a_training_run_collects(tmp_path, capsys):
     with torch.no_grad():
         expected = agent.actor.act(torch.as_tensor(obs)).numpy()
     assert np.allclose(act[st != LAST], expected[st != LAST], atol=1e-5)
+
+
+def test_policy_distribution_of_a_training_run_samples_its_actions(tmp_path):
+    """D4RL's datasets hold actions sampled from the policy: tanh(mean + std * z), z standard normal."""
+    import hybrid_sac  # only to make the file
+    agent, run_dir = hybrid_sac.train(hybrid_sac.Args(
+        run_dir=str(tmp_path / "run"), num_iterations=25, eval_interval=25, hidden_dim=32, batch_size=32,
+        learning_starts=20, eval_episodes=1))
+    path = tmp_path / "sampled"
+    assert run("--source", "policy", "--policy", run_dir / "policy_distribution.pt", "--num-steps", "400",
+               "--output", path, "--reference-episodes", "1") == 0
+    _, rows = load(path)
+    keep = rows["step_type"][0] != LAST
+    obs, act = torch.as_tensor(rows["observation"][0][keep]), torch.as_tensor(rows["action"][0][keep])
+    with torch.no_grad():
+        mean, log_std = agent.actor(obs)
+    z = (torch.atanh(act.clamp(-1 + 1e-6, 1 - 1e-6)) - mean) / log_std.exp()
+    assert abs(float(z.mean())) < 0.2 and 0.8 < float(z.std()) < 1.2  # deterministic actions give z = 0
+
+
+def test_mujoco_data_gets_d4rls_reference_returns(tmp_path):
+    pytest.importorskip("mujoco")
+    path = tmp_path / "ckpt-30-replay_buffer"
+    assert run("--env-id", "Hopper-v5", "--source", "random", "--num-steps", "30", "--output", path,
+               "--reference-episodes", "1") == 0
+    refs = torch.load(path, weights_only=True)["meta"]["reference_returns"]
+    assert refs == buffer.KNOWN_REFERENCE_RETURNS["Hopper"][1]
