@@ -621,6 +621,7 @@ def train(args: Args):
                 save_checkpoint(run_dir, done, env_steps, agent, optimizer, rb, buffer_meta)
             if stop_requests:
                 progress.close()
+                writer.close()  # flushes the events written since the last flush
                 raise Interrupted(stop_requests[0], done, run_dir)
 
     progress.close()

@@ -14,6 +14,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import buffer
 import hybrid_sac
@@ -272,7 +273,7 @@ def test_compile_flag_compiles_and_trains_both_parts(tmp_path, recorder, pendulu
 def start_script(run_dir, *flags):
     return subprocess.Popen([sys.executable, str(ROOT / "hybrid_sac.py"), "--run-dir", str(run_dir), "--hidden-dim",
                              "32", "--batch-size", "32", "--learning-starts", "20", "--eval-episodes", "1",
-                             "--eval-interval", "20", *map(str, flags)],
+                             "--eval-interval", "20", "--log-interval", "10", *map(str, flags)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=run_dir.parent)
 
 
@@ -300,6 +301,9 @@ def test_a_signal_checkpoints_the_iteration_reached_and_resume_continues(tmp_pat
     ckpt_dir = run_dir / "train" / "algorithm"
     assert reached >= 20 and (ckpt_dir / f"ckpt-{reached}").exists()
     assert (ckpt_dir / f"ckpt-{reached}-replay_buffer").exists()
+    events = EventAccumulator(str(run_dir))
+    events.Reload()  # TensorBoard holds the losses up to the stop
+    assert max(e.step for e in events.Scalars("losses/qf_loss")) == reached // 10 * 10
 
     # --resume alone: the run's own flags (--hidden-dim 32, ...) come from its checkpoint
     result = subprocess.run([sys.executable, str(ROOT / "hybrid_sac.py"), "--resume", str(run_dir),
