@@ -1,7 +1,8 @@
 """benchmarks/learning.py runs its experiments, writes its table and figures, and reuses a finished run
 only while its command, its code and its data are unchanged; benchmarks/cql_diagnosis.py reads a run of
 offline_cql.py; benchmarks/speed.py measures every update and the loop, and compares with d3rlpy when it
-is installed."""
+is installed; benchmarks/data_scale.py fills its buffer as ReplayBuffer.add would and writes every row
+of its table."""
 import json
 import math
 import re
@@ -9,11 +10,14 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
+import buffer
 import offline_cql
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
+import data_scale  # noqa: E402
 import learning  # noqa: E402
 import speed  # noqa: E402
 
@@ -166,3 +170,47 @@ def test_d3rlpy_cql_sees_the_buffers_episodes_and_runs():
         lines = [json.loads(line) for line in result.stdout.splitlines()]
         assert [line["iteration"] for line in lines] == [2, 4]
         assert all(-2000 < line["return_mean"] < 0 for line in lines), flags
+
+
+def test_data_scale_fills_the_buffer_as_adds_would():
+    """data_scale.fill writes the ring's tensors directly; rb.add row by row must give the same file."""
+    import gymnasium as gym
+    obs_space = gym.spaces.Box(-float("inf"), float("inf"), (data_scale.OBS_DIM,))
+    act_space = gym.spaces.Box(-1.0, 1.0, (data_scale.ACT_DIM,))
+    direct, added = (buffer.ReplayBuffer(1, 23, obs_space, act_space) for _ in range(2))
+    data_scale.fill(direct, 23, seed=3, episode_steps=4)
+    data_scale.fill_by_adds(added, 23, seed=3, episode_steps=4)
+    assert direct.step_type[0, :12].tolist() == [0, 1, 1, 1, 2, 0, 1, 1, 1, 2, 0, 1]  # 4 steps: 5 rows
+    want, got = added.state_dict()["algorithm"], direct.state_dict()["algorithm"]
+    assert list(got) == list(want)
+    for key in want:
+        assert torch.equal(got[key], want[key]), key
+
+
+def test_data_scale_writes_every_row_of_its_table(tmp_path):
+    """data_scale.py end to end at a tiny scale, in this process (--in-process: no fresh processes)."""
+    out = tmp_path / "data_scale.md"
+    argv = ["--rows", "5000", "--datasets-dir", str(tmp_path / "datasets"), "--out", str(out), "--in-process",
+            "--samples", "300", "--timed-samples", "200", "--update-blocks", "1", "--update-block-seconds", "0.01"]
+    data_scale.main(argv)
+    text = out.read_text()
+    rows = [line.strip("| ").split(" | ") for line in text.splitlines()
+            if line.startswith("| ") and not line.startswith(("| measurement", "| ---"))]
+    names = [name for name, _ in rows]
+    for wanted in ["buffer file size", "rows held", "transitions", "baseline process: RSS",
+                   "torch.load(mmap=True) alone: s", "page cache cold", "page cache warm",
+                   "load_offline_buffer: peak RSS (ru_maxrss)", "offline.sample(256): median",
+                   "RSS after 300 samples (VmRSS)", "hybrid_sac.py SAC update", "as a fraction of an update",
+                   "`python buffer.py info PATH` end to end", "`python buffer.py info PATH`: peak RSS"]:
+        assert sum(wanted in name for name in names) == 1, wanted
+    values = {name: float(value.replace(",", "")) for name, value in rows}
+    assert all(math.isfinite(value) for value in values.values()), values
+    assert values["rows held"] == 5000 and values["transitions"] == 4995  # 5 episode ends: LAST -> FIRST
+    assert "The file was made by this run" in text and "load average" in text and "--rows 5000" in text
+    data_scale.main(argv)  # the file is there: reused
+    assert "The file was there already" in out.read_text()
+
+
+def test_data_scale_times_a_command_and_reads_its_peak_rss():
+    result = data_scale.timed_command([sys.executable, "-c", "print('hello')"])
+    assert result["output"] == "hello\n" and result["wall"] > 0 and result["ru_maxrss"] > 1
