@@ -365,21 +365,25 @@ class _OfflineFile:
         return num_envs, length
 
     def _check_values(self, held_rows):
+        """Step types, finite values, actions in [-1, 1]; a chunk of rows at a time, so that checking a
+        memory-mapped file needs little memory beyond its pages."""
         r = self.rows
-        step_type = r.step_type[held_rows]
-        bad = step_type[(step_type < FIRST) | (step_type > LAST)]
-        if len(bad):
-            raise BufferError(f"{self.path}: field '{PREFIX}time_step|step_type' holds {int(bad[0])}, "
-                              f"expected 0 (FIRST), 1 (MID) or 2 (LAST)")
+        chunks = held_rows.split(1 << 16)
         checks = [("time_step|reward", r.reward), ("time_step|discount", r.discount), ("action", r.action)]
         checks += list(flatten_observation(r.observation).items())
-        for key, value in checks:
-            if not torch.isfinite(value[held_rows].float()).all():
-                raise BufferError(f"{self.path}: field '{PREFIX}{key}' holds NaN or infinite values")
-        action = r.action[held_rows]
-        if len(action) and (action.abs() > 1 + 1e-5).any():
-            raise BufferError(f"{self.path}: field '{PREFIX}action' holds values up to "
-                              f"{float(action.abs().max()):.3g}, expected actions rescaled to [-1, 1]")
+        for chunk in chunks:
+            step_type = r.step_type[chunk]
+            bad = step_type[(step_type < FIRST) | (step_type > LAST)]
+            if len(bad):
+                raise BufferError(f"{self.path}: field '{PREFIX}time_step|step_type' holds {int(bad[0])}, "
+                                  f"expected 0 (FIRST), 1 (MID) or 2 (LAST)")
+            for key, value in checks:
+                if not torch.isfinite(value[chunk].float()).all():
+                    raise BufferError(f"{self.path}: field '{PREFIX}{key}' holds NaN or infinite values")
+        largest = max((float(r.action[chunk].abs().max()) for chunk in chunks if len(chunk)), default=0.0)
+        if largest > 1 + 1e-5:
+            raise BufferError(f"{self.path}: field '{PREFIX}action' holds values up to {largest:.3g}, "
+                              f"expected actions rescaled to [-1, 1]")
 
     def batch(self, index) -> Batch:
         return self.rows.batch(self.valid_rows[index])
