@@ -1,10 +1,11 @@
 """benchmarks/learning.py runs its experiments, writes its table and figures, and reuses a finished run
 only while its command, its code and its data are unchanged; benchmarks/cql_diagnosis.py reads a run of
-offline_cql.py; benchmarks/speed.py measures every update and the loop, and compares with d3rlpy when it
-is installed; benchmarks/data_scale.py fills its buffer as ReplayBuffer.add would and writes every row
-of its table."""
+offline_cql.py; benchmarks/speed.py measures every update and the loop, on the CPU or (--device cuda) the
+GPU, and compares with d3rlpy when it is installed; benchmarks/data_scale.py fills its buffer as
+ReplayBuffer.add would and writes every row of its table."""
 import json
 import math
+import os
 import re
 import subprocess
 import sys
@@ -127,16 +128,48 @@ def test_cql_diagnosis_without_a_checkpoint_says_so(tmp_path):
     assert f"{tmp_path}: no checkpoint" in result.stderr
 
 
-def test_speed_measures_every_update_and_the_loop_and_writes_speed_md(tmp_path):
-    """speed.py end to end with a budget too small to measure anything (--smoke): every table is filled."""
-    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "speed.py"), "--smoke", "--no-compile",
-                             "--results-dir", str(tmp_path)], capture_output=True, text=True, cwd=ROOT)
-    assert result.returncode == 0, result.stderr[-3000:]
-    lines = (tmp_path / "speed.md").read_text().splitlines()
+def run_speed(*args, **kwargs):
+    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / "speed.py"), *map(str, args)],
+                          capture_output=True, text=True, cwd=ROOT, **kwargs)
+
+
+def check_speed_tables(results):
+    lines = results.read_text().splitlines()
     for update in speed.UPDATES:  # the first table naming each update: eager, ending in its fraction of bmm
         row = next((line for line in lines if line.startswith(f"| {update.name} |")), None)
         assert row is not None and row.endswith("% |"), update.name
     assert any(line.startswith("| 300, 340 |") for line in lines)  # the training loop's row
+
+
+def test_speed_measures_every_update_and_the_loop_and_writes_speed_md(tmp_path):
+    """speed.py end to end with a budget too small to measure anything (--smoke): every table is filled."""
+    result = run_speed("--device", "cpu", "--smoke", "--no-compile", "--results-dir", tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    check_speed_tables(tmp_path / "speed.md")
+    assert not (tmp_path / "speed_cuda.md").exists()
+    assert result.stdout.splitlines()[-1] == f"wrote {tmp_path / 'speed.md'}"
+
+
+def test_speed_on_cuda_without_a_gpu_is_one_error_line(tmp_path):
+    """--device cuda where torch sees no GPU (none here, or hidden by CUDA_VISIBLE_DEVICES): exit status 2
+    and one error line saying so, no traceback, nothing written."""
+    result = run_speed("--device", "cuda", "--smoke", "--results-dir", tmp_path,
+                       env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: --device cuda: no GPU here") and result.stderr.count("error:") == 1
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU (benchmarks/gpu_check.sh runs speed.py there)")
+def test_speed_on_the_gpu_writes_speed_cuda_md(tmp_path):
+    result = run_speed("--device", "cuda", "--smoke", "--no-compile", "--results-dir", tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    check_speed_tables(tmp_path / "speed_cuda.md")
+    text = (tmp_path / "speed_cuda.md").read_text()
+    assert "Skipped on --device cuda" in text and "CUDA graphs: not measured" in text
+    assert not (tmp_path / "speed.md").exists()
 
 
 def test_speed_compares_with_d3rlpy_only_when_it_is_installed(monkeypatch):
