@@ -392,3 +392,11 @@ def test_num_min_critics_takes_the_minimum_over_a_random_subset(pendulum_buffer)
     alpha = agent.log_alpha.exp()
     assert torch.equal(td_target, batch.reward + 0.99 * batch.discount * (next_q - alpha * next_log_prob))
     assert not torch.equal(next_q, agent.qf_target(batch.next_observation, next_action).min(0).values)
+
+
+def test_a_file_that_is_not_a_buffer_is_one_line_in_our_words(tmp_path):
+    (tmp_path / "notes.txt").write_text("not a replay buffer\n")
+    result = run_script("--offline-buffer-dir", tmp_path / "notes.txt", "--num-iterations", "5", cwd=tmp_path)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"error: {tmp_path / 'notes.txt'}: not a buffer file or checkpoint (not a torch.save")
