@@ -5,14 +5,18 @@
     python benchmarks/learning.py --quick --jobs 2                  # two runs at a time: about 20 minutes
     python benchmarks/learning.py --only offline --seeds 1 2 3 4 5
     python benchmarks/learning.py --alf-buffer ../shared/alf_buffers/pendulum_replay_buffer_from_sac
+    python benchmarks/learning.py --only rlpd --results-dir benchmarks/results/rlpd_pendulum   # about 1.5 hours
 
-Four questions, each a group of experiments (one script, its flags and one dataset):
+Five questions, each a group of experiments (one script, its flags and one dataset):
 
     online             hybrid_sac.py without offline data
     hybrid             hybrid_sac.py --offline-buffer-dir X: the shipped expert and mixed buffers (and --alf-buffer,
                        also with --utd-ratio 2)
     offline            offline_bc.py and offline_cql.py (pure offline) on expert, medium, mixed and replay data
     offline_to_online  offline_cql.py on mixed data, online training from half the iterations on
+    rlpd               RLPD-style hybrid SAC on the expert buffer (--utd-ratio 4, 10 critics, minimum over 2,
+                       --learning-starts 100) against online and default hybrid SAC, all evaluated every 100
+                       iterations (the other groups: 250), with the CPU time per 1,000 iterations
 
 Every experiment runs once per seed, as a subprocess, in benchmarks/runs/<question>/<experiment>/seed<k>.
 A run whose recorded command matches and whose eval.jsonl reaches the final iteration is skipped, so a
@@ -21,7 +25,8 @@ and started again). The medium dataset (collect.py) and the replay dataset (the 
 3,000-iteration SAC run) are made under benchmarks/datasets/ the same way, when an experiment needs them.
 
 Writes to benchmarks/results/ (or --results-dir): learning.md, a table per question (final normalized score
-and return, mean and std over seeds, and the iteration at which the evaluation return first reaches -200),
+and return, mean and std over seeds, and the iteration at which the evaluation return first reaches -200;
+for rlpd also per seed with the lowest return after it, and the CPU time per 1,000 iterations),
 and learning_<question>.png, the evaluation return against iterations (mean over seeds, min-max band).
 Normalized scores are computed here from each evaluation's return_mean, with the reference returns of
 data/pendulum_expert for every run (the replay dataset and the online runs have none of their own).
@@ -56,6 +61,11 @@ RUNS, DATASETS = BENCH / "runs", BENCH / "datasets"
 EXPERT_BUFFER = ROOT / "data" / "pendulum_expert" / "ckpt-10000-replay_buffer"
 SOLVED_RETURN = -200.0
 EVAL_INTERVAL, EVAL_EPISODES = 250, 10
+RLPD_EVAL_INTERVAL = 100  # the rlpd group's: its question is "within 1,000 iterations", 250 is too coarse
+# RLPD (Ball et al. 2023): several updates per env step, an ensemble of 10 LayerNorm critics (LayerNorm is
+# hybrid_sac.py's default) whose TD target takes the minimum over 2 drawn at random; the online part trains
+# from 100 online rows on (the offline part from iteration 0)
+RLPD_FLAGS = ("--utd-ratio", "4", "--num-critics", "10", "--num-min-critics", "2", "--learning-starts", "100")
 QUESTIONS = {
     "online": "Online SAC, no offline data.",
     "hybrid": "Hybrid SAC: every iteration one update on an offline batch plus an online batch (ALF's loop); "
@@ -64,6 +74,11 @@ QUESTIONS = {
     "offline_to_online": "CQL pre-trained offline on the mixed data for half the iterations, then online "
                          "(the CQL loss on offline batches continues). Does the score collapse when online "
                          "training starts (dotted line)?",
+    "rlpd": "Does an RLPD-style configuration of hybrid SAC on the expert buffer (" + " ".join(RLPD_FLAGS)
+            + ") reach a return of -200 within 1,000 iterations? Against online SAC and default hybrid SAC "
+            "(sac-expert), all evaluated every 100 iterations. \"CPU s / 1,000 iterations\": the training "
+            "process's user + system CPU time (1 torch thread, evaluations and start-up included) per 1,000 "
+            "iterations, mean over seeds; \"× sac-expert\": that over sac-expert's.",
 }
 
 
@@ -75,13 +90,18 @@ class Mode:
     bc_iterations: int
     cql_iterations: int  # pure offline CQL; offline-to-online runs twice as long, online from this iteration on
     cql_flags: tuple
+    rlpd_iterations: int = 2_000
+    rlpd_reference_iterations: int = 5_000  # online and default hybrid SAC in the rlpd group
 
-    def describe(self, scale: float) -> str:
+    def describe(self, scale: float, questions=()) -> str:
         text = (f"{self.name} mode: online and hybrid SAC {self.sac_iterations:,} iterations, "
                 f"BC {self.bc_iterations:,}, "
                 f"CQL {self.cql_iterations:,}{' with ' + ' '.join(self.cql_flags) if self.cql_flags else ''}, "
                 f"offline-to-online CQL {2 * self.cql_iterations:,} (online from {self.cql_iterations:,}); "
                 f"evaluation every {EVAL_INTERVAL} iterations, {EVAL_EPISODES} deterministic episodes")
+        if "rlpd" in questions:
+            text += (f"; rlpd: RLPD-style hybrid SAC {self.rlpd_iterations:,} iterations, online and default "
+                     f"hybrid SAC {self.rlpd_reference_iterations:,}, evaluation every {RLPD_EVAL_INTERVAL}")
         if scale != 1:
             text += f". ITERATIONS SCALED BY {scale} (a smoke test, not a result)"
         return text
@@ -108,6 +128,7 @@ class Experiment:
     dataset: Optional[Dataset]
     iterations: int
     switch: Optional[int] = None  # the iteration at which online training starts, when not at 0 or never
+    eval_every: int = EVAL_INTERVAL
 
     def run_dir(self, seed: int) -> Path:
         return RUNS / self.question / self.name / f"seed{seed}"
@@ -116,9 +137,10 @@ class Experiment:
         return last_iteration(self.run_dir(seed)) >= self.iterations
 
     def eval_interval(self) -> int:
-        """250, or less in scaled smoke tests; always a divisor of the switch, so that it is evaluated."""
+        """eval_every (250 unless rlpd), or less in scaled smoke tests; always a divisor of the switch, so that
+        it is evaluated."""
         base = self.switch or self.iterations
-        interval = min(EVAL_INTERVAL, max(1, base // 4))
+        interval = min(self.eval_every, max(1, base // 4))
         while base % interval:
             interval -= 1
         return interval
@@ -179,6 +201,12 @@ def plan(mode: Mode, scale: float, alf_buffer: Optional[str]) -> dict:
             "offline_to_online", "cql-mixed-then-online", "offline_cql.py",
             (*mode.cql_flags, "--rl-train-after-update-steps", str(o2o_iterations // 2)),
             data["mixed"], o2o_iterations, switch=o2o_iterations // 2)],
+        "rlpd": [Experiment("rlpd", name, "hybrid_sac.py", flags, dataset, scaled(iterations),
+                            eval_every=RLPD_EVAL_INTERVAL)
+                 for name, flags, dataset, iterations in [
+                     ("sac", (), None, mode.rlpd_reference_iterations),
+                     ("sac-expert", (), data["expert"], mode.rlpd_reference_iterations),
+                     ("sac-expert-rlpd", RLPD_FLAGS, data["expert"], mode.rlpd_iterations)]],
     }
 
 
@@ -195,6 +223,9 @@ def last_iteration(run_dir: Path) -> int:
         return json.loads(lines[-1])["iteration"] if lines else 0
     except (json.JSONDecodeError, KeyError):  # cut off mid-line: unfinished
         return 0
+
+
+TIMING_FILE = "benchmark_time.json"  # a finished run's wall and CPU (user + system) seconds
 
 
 class RunFailed(Exception):
@@ -232,11 +263,21 @@ def ensure(command: list, out_dir: Path, finished, label: str, threads: int):
     log = out_dir / "benchmark.log"
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     with open(log, "w") as f:
-        result = subprocess.run([sys.executable, *command], cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT)
-    if result.returncode != 0 or not finished():
+        process = subprocess.Popen([sys.executable, *command], cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT)
+        try:
+            _, status, usage = os.wait4(process.pid, 0)  # this child's own CPU time, also with --jobs > 1
+        except BaseException:  # e.g. Ctrl-C: the run stops too (as subprocess.run would do)
+            process.kill()
+            process.wait()
+            raise
+        process.returncode = returncode = os.waitstatus_to_exitcode(status)
+    if returncode != 0 or not finished():
         tail = "\n".join(log.read_text().splitlines()[-15:])
-        raise RunFailed(f"{label}: failed (exit code {result.returncode}); the end of {rel(log)}:\n{tail}")
-    print(f"{label}: finished in {time.time() - start:.0f} s", flush=True)
+        raise RunFailed(f"{label}: failed (exit code {returncode}); the end of {rel(log)}:\n{tail}")
+    seconds = time.time() - start
+    (out_dir / TIMING_FILE).write_text(json.dumps({"wall_seconds": seconds,
+                                                   "cpu_seconds": usage.ru_utime + usage.ru_stime}))
+    print(f"{label}: finished in {seconds:.0f} s", flush=True)
 
 
 def run_parallel(tasks: list, jobs: int):
@@ -291,6 +332,14 @@ def first_reach(curves: dict) -> str:
     return f"{where} ({len(reached)}/{len(curves)})"
 
 
+def cpu_seconds_per_1000(e: Experiment, seeds: list) -> Optional[float]:
+    """Mean over seeds of a run's CPU seconds per 1,000 iterations (None if a run has no timing)."""
+    paths = [e.run_dir(seed) / TIMING_FILE for seed in seeds]
+    if not all(path.exists() for path in paths):
+        return None
+    return float(np.mean([json.loads(path.read_text())["cpu_seconds"] for path in paths])) * 1000 / e.iterations
+
+
 def summarize(e: Experiment, curves: dict, refs: dict) -> dict:
     final = [ret[it == e.iterations][0] for it, ret in curves.values()]
     row = {"experiment": e.name, "dataset": e.dataset.name if e.dataset else "—",
@@ -302,7 +351,24 @@ def summarize(e: Experiment, curves: dict, refs: dict) -> dict:
         after = [ret[it > e.switch].min() for it, ret in curves.values() if (it > e.switch).any()]
         row[f"return at {e.switch:,} (online starts)"] = mean_std(at_switch)
         row["lowest return after"] = mean_std(after)
+    if e.question == "rlpd":
+        row["first ≥ -200 per seed"] = ", ".join(
+            f"{it[ret >= SOLVED_RETURN][0]:,}" if (ret >= SOLVED_RETURN).any() else "never"
+            for it, ret in curves.values())
+        # does it stay there? the lowest evaluation after the first one at -200 or above
+        row["lowest return after, per seed"] = ", ".join(
+            f"{ret[np.argmax(ret >= SOLVED_RETURN):].min():,.0f}" if (ret >= SOLVED_RETURN).any() else "—"
+            for it, ret in curves.values())
     return row
+
+
+def add_cpu_columns(experiments: list, rows: list, seeds: list):
+    """The rlpd table's CPU seconds per 1,000 iterations, and their ratio to sac-expert's (default hybrid)."""
+    cpu = {e.name: cpu_seconds_per_1000(e, seeds) for e in experiments}
+    for row in rows:
+        value, reference = cpu[row["experiment"]], cpu.get("sac-expert")
+        row["CPU s / 1,000 iterations"] = "—" if value is None else f"{value:,.0f}"
+        row["× sac-expert"] = "—" if value is None or not reference else f"{value / reference:.1f}"
 
 
 def markdown_table(rows: list) -> str:
@@ -351,8 +417,11 @@ def report(questions: dict, seeds: list, mode_text: str, results_dir: Path, comm
         png = results_dir / f"learning_{question}.png"
         plot(experiments, curves, f"Pendulum-v1, {question}", png)
         commands = "\n".join(f"    python {shlex.join(e.command('K'))}" for e in experiments)
+        rows = [summarize(e, curves[e.name], refs) for e in experiments]
+        if question == "rlpd":
+            add_cpu_columns(experiments, rows, seeds)
         parts.append(f"## {question}\n\n{QUESTIONS[question]}\n\n"
-                     f"{markdown_table([summarize(e, curves[e.name], refs) for e in experiments])}\n\n"
+                     f"{markdown_table(rows)}\n\n"
                      f"![{question}]({png.name})\n\nCommands, for seed K:\n\n{commands}\n")
     return "\n".join(parts)
 
@@ -389,7 +458,7 @@ def main():
                      "has such a name")
     # --jobs changes only the wall time (a run is deterministic at a given thread count), and reused runs
     # may have been made with another: it is printed, not written to learning.md
-    mode_text = f"{mode.describe(args.iterations_scale)}; {args.threads} torch thread(s) per run"
+    mode_text = f"{mode.describe(args.iterations_scale, list(questions))}; {args.threads} torch thread(s) per run"
     print(f"{mode_text}, {args.jobs} run(s) at a time; seeds {' '.join(map(str, seeds))}", flush=True)
 
     start = time.time()

@@ -44,6 +44,8 @@ def test_a_finished_run_is_made_again_when_its_command_code_or_data_changes(tmp_
         return len((tmp_path / "runs_made").read_text())
 
     assert ensure() == 1
+    timing = json.loads((out_dir / learning.TIMING_FILE).read_text())  # this run's own wall and CPU time
+    assert 0 < timing["cpu_seconds"] and 0 < timing["wall_seconds"] < 60
     assert ensure() == 1  # finished, same command and code: reused
     script.write_text(FAKE_TRAINING + "# changed\n")
     assert ensure() == 2
@@ -88,6 +90,19 @@ def test_offline_to_online_is_evaluated_at_the_switch_at_every_scale(scale):
         assert e.switch % e.eval_interval() == 0, (mode.name, scale, e.switch, e.eval_interval())
         if scale == 1:
             assert e.eval_interval() == learning.EVAL_INTERVAL  # the real runs' commands are unchanged
+
+
+def test_the_rlpd_group_evaluates_every_100_iterations_and_leaves_the_other_commands_as_they_were():
+    questions = learning.plan(learning.MODES["full"], 1, None)
+    rlpd = {e.name: e.command("K") for e in questions.pop("rlpd")}
+    assert list(rlpd) == ["sac", "sac-expert", "sac-expert-rlpd"]
+    for command in rlpd.values():
+        assert command[command.index("--eval-interval") + 1] == "100"
+    assert " ".join(learning.RLPD_FLAGS) in " ".join(rlpd["sac-expert-rlpd"])
+    assert "--utd-ratio" not in rlpd["sac-expert"] and "--offline-buffer-dir" not in rlpd["sac"]
+    for e in (e for exps in questions.values() for e in exps):
+        assert e.command("K")[e.command("K").index("--eval-interval") + 1] == "250"
+    assert "rlpd" not in learning.MODES["full"].describe(1, ["online", "hybrid"])
 
 
 def diagnose(*args):
