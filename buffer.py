@@ -125,18 +125,23 @@ def make_meta(env_id: str, observation_space, action_space, source: str, **extra
             "action_space": space_to_meta(action_space), "source": source, **extra}
 
 
-# Returns of a random and of an expert policy (normalized_score's 0 and 100) for buffers that carry none,
-# e.g. ALF's files: by env id, or by the env's name without version (then for every version).
-KNOWN_REFERENCE_RETURNS = {
-    # D4RL's REF_MIN_SCORE / REF_MAX_SCORE (d4rl/infos.py), so that scores read beside published ones;
-    # D4RL measured them on older versions of these envs
-    "HalfCheetah": ("D4RL", {"random": -280.178953, "expert": 12135.0}),
-    "Hopper": ("D4RL", {"random": -20.272305, "expert": 3234.3}),
-    "Walker2d": ("D4RL", {"random": 1.629008, "expert": 4592.3}),
-    "Ant": ("D4RL", {"random": -325.6, "expert": 3879.7}),
-    # data/pendulum_expert's own, made by collect.py (500 episodes each of random actions and of its scripted expert)
-    "Pendulum-v1": ("data/pendulum_expert", {"random": -1240.6634386620774, "expert": -152.52087947621558}),
+# Returns of a random and of an expert policy (normalized_score's 0 and 100) for buffers that carry none.
+# D4RL's REF_MIN_SCORE / REF_MAX_SCORE (d4rl/infos.py) for the MuJoCo tasks, by name for every version (D4RL
+# measured them on older versions), so that scores read beside published ones.
+D4RL_REFERENCE_RETURNS = {
+    "HalfCheetah": {"random": -280.178953, "expert": 12135.0},
+    "Hopper": {"random": -20.272305, "expert": 3234.3},
+    "Walker2d": {"random": 1.629008, "expert": 4592.3},
+    "Ant": {"random": -325.6, "expert": 3879.7},
 }
+# data/pendulum_expert's own, made by collect.py (500 episodes each of random actions and of its scripted expert)
+PENDULUM_REFERENCE_RETURNS = {"random": -1240.6634386620774, "expert": -152.52087947621558}
+
+
+def d4rl_reference_returns(env_id: str) -> Optional[dict]:
+    """D4RL's reference returns for a MuJoCo task, any version ("Hopper-v5" -> Hopper's); None for others."""
+    refs = D4RL_REFERENCE_RETURNS.get(env_id.rsplit("-v", 1)[0])
+    return dict(refs) if refs else None
 
 
 def _usable_reference_returns(refs) -> bool:
@@ -147,15 +152,15 @@ def _usable_reference_returns(refs) -> bool:
 
 def reference_returns(env_id: str, meta: Optional[dict]) -> tuple[Optional[dict], str]:
     """({"random": r0, "expert": r1} or None, where they come from or why there are none): the buffer's own
-    (meta["reference_returns"]) first, else KNOWN_REFERENCE_RETURNS for env_id.
+    (meta["reference_returns"]) first, else D4RL's for the MuJoCo tasks, else data/pendulum_expert's for Pendulum-v1.
     normalized_score(r, {"reference_returns": refs}) scores with them."""
     own = (meta or {}).get("reference_returns")
     if _usable_reference_returns(own):
         return {"random": own["random"], "expert": own["expert"]}, "the offline buffer's reference returns"
-    for key in (env_id, env_id.rsplit("-v", 1)[0]):
-        if key in KNOWN_REFERENCE_RETURNS:
-            source, refs = KNOWN_REFERENCE_RETURNS[key]
-            return dict(refs), f"{source}'s reference returns for {key}"
+    if refs := d4rl_reference_returns(env_id):
+        return refs, f"D4RL's reference returns for {env_id.rsplit('-v', 1)[0]}"
+    if env_id == "Pendulum-v1":
+        return dict(PENDULUM_REFERENCE_RETURNS), "data/pendulum_expert's reference returns for Pendulum-v1"
     return None, f"no reference returns known for {env_id}: normalized_score is null"
 
 

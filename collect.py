@@ -457,9 +457,7 @@ def collect(args: Args) -> dict:
     # reference returns: a Minari dataset's own where it has them (Minari stores both or neither), else D4RL's
     # for the MuJoCo tasks, so that normalized scores read as published ones; the others are measured here
     refs = minari_reference_returns(data) if args.source == "minari" else {}
-    d4rl_name = args.env_id.rsplit("-v", 1)[0]
-    if not refs and buffer.KNOWN_REFERENCE_RETURNS.get(d4rl_name, ("",))[0] == "D4RL":
-        refs = dict(buffer.KNOWN_REFERENCE_RETURNS[d4rl_name][1])
+    refs = refs or buffer.d4rl_reference_returns(args.env_id) or {}
     ref_seed = args.seed + REFERENCE_SEED_OFFSET
     expert = EXPERTS.get(args.env_id) or (act if args.source == "policy" else None)
     if "random" not in refs:

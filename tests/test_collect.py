@@ -426,4 +426,4 @@ def test_mujoco_data_gets_d4rls_reference_returns(tmp_path):
     assert run("--env-id", "Hopper-v5", "--source", "random", "--num-steps", "30", "--output", path,
                "--reference-episodes", "1") == 0
     refs = torch.load(path, weights_only=True)["meta"]["reference_returns"]
-    assert refs == buffer.KNOWN_REFERENCE_RETURNS["Hopper"][1]
+    assert refs == buffer.D4RL_REFERENCE_RETURNS["Hopper"]

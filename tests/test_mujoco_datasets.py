@@ -33,7 +33,7 @@ def test_every_kind_is_made_once(tmp_path):
     assert meta["medium-replay"]["source"].startswith("replay buffer of")
     assert meta["medium-replay"]["counts"]["rows"] == 20  # the run stopped after its first chunk
     for kind in meta:  # D4RL's reference returns, so that scores read beside published ones
-        assert meta[kind]["reference_returns"] == buffer.KNOWN_REFERENCE_RETURNS["Hopper"][1]
+        assert meta[kind]["reference_returns"] == buffer.D4RL_REFERENCE_RETURNS["Hopper"]
     # the expert trained on to the end
     assert torch.load(data / "sac" / "train" / "algorithm" / "ckpt-40", weights_only=True)["iteration"] == 40
     again = make(tmp_path)
