@@ -51,12 +51,9 @@ def test_every_tensor_of_an_update_is_on_the_agents_device(module, part):
 @pytest.mark.parametrize("cuda, note", [(True, "device: cpu (no GPU found),"), (False, "device: cpu,")])
 def test_without_a_gpu_the_run_is_on_the_cpu_and_says_so(module, cuda, note, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    extra = {"cql_n_actions": 2} if module is offline_cql else {}
     agent, _ = module.train(module.Args(cuda=cuda, run_dir=str(tmp_path / "run"), num_iterations=3, hidden_dim=8,
-                                        batch_size=4, eval_episodes=1, cql_n_actions=2,
-                                        offline_buffer_dir=[str(ROOT / "data" / "pendulum_expert")])
-                            if module is offline_cql else
-                            module.Args(cuda=cuda, run_dir=str(tmp_path / "run"), num_iterations=3, hidden_dim=8,
-                                        batch_size=4, eval_episodes=1,
+                                        batch_size=4, eval_episodes=1, **extra,
                                         offline_buffer_dir=[str(ROOT / "data" / "pendulum_expert")]))
     assert capsys.readouterr().out.count(note) == 1
     assert all(p.device.type == "cpu" for p in agent.parameters())
