@@ -19,10 +19,11 @@ Five questions, each a group of experiments (one script, its flags and one datas
                        iterations (the other groups: 250), with the CPU time per 1,000 iterations
 
 Every experiment runs once per seed, as a subprocess, in benchmarks/runs/<question>/<experiment>/seed<k>.
-A run whose recorded command matches and whose eval.jsonl reaches the final iteration is skipped, so a
-rerun resumes where an interrupted one stopped (an unfinished or differently configured run is deleted
-and started again). The medium dataset (collect.py) and the replay dataset (the replay buffer of a
-3,000-iteration SAC run) are made under benchmarks/datasets/ the same way, when an experiment needs them.
+A run whose recorded command matches and whose eval.jsonl reaches the final iteration is skipped, and an
+unfinished one continues from its newest checkpoint (--resume), so a rerun resumes where an interrupted one
+stopped (a differently configured run, or one without a checkpoint, is deleted and started again). The
+medium dataset (collect.py) and the replay dataset (the replay buffer of a 3,000-iteration SAC run) are made
+under benchmarks/datasets/ the same way, when an experiment needs them.
 
 Writes to benchmarks/results/ (or --results-dir): learning.md, a table per question (final normalized score
 and return, mean and std over seeds, and the iteration at which the evaluation return first reaches -200;
@@ -250,19 +251,27 @@ def ensure(command: list, out_dir: Path, finished, label: str, threads: int):
     is deleted first."""
     stamp_path = out_dir / "benchmark_command.json"
     stamp = {"command": command, "inputs_sha256": inputs_sha256(command)}
-    if stamp_path.exists() and json.loads(stamp_path.read_text()) == stamp and finished():
+    same = stamp_path.exists() and json.loads(stamp_path.read_text()) == stamp
+    if same and finished():
         print(f"{label}: done already, skipped", flush=True)
         return
-    if out_dir.exists():
+    # an interrupted run of this very command continues from its newest checkpoint (the scripts' --resume;
+    # an online run's envs restart their episodes there, so it is not bitwise the uninterrupted run)
+    resume = same and any((out_dir / "train" / "algorithm").glob("ckpt-*"))
+    if out_dir.exists() and not resume:
         print(f"{label}: unfinished or made by another command, code or data, deleting {rel(out_dir)}", flush=True)
         shutil.rmtree(out_dir)
-    out_dir.mkdir(parents=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
     stamp_path.write_text(json.dumps(stamp))
-    print(f"{label}: python {shlex.join(command)}", flush=True)
+    if resume:
+        print(f"{label}: continuing from its checkpoint: python {command[0]} --resume {rel(out_dir)}", flush=True)
+        command = [command[0], "--resume", rel(out_dir)]
+    else:
+        print(f"{label}: python {shlex.join(command)}", flush=True)
     start = time.time()
     log = out_dir / "benchmark.log"
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    with open(log, "w") as f:
+    with open(log, "a" if resume else "w") as f:
         process = subprocess.Popen([sys.executable, *command], cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT)
         try:
             _, status, usage = os.wait4(process.pid, 0)  # this child's own CPU time, also with --jobs > 1
@@ -275,7 +284,8 @@ def ensure(command: list, out_dir: Path, finished, label: str, threads: int):
         tail = "\n".join(log.read_text().splitlines()[-15:])
         raise RunFailed(f"{label}: failed (exit code {returncode}); the end of {rel(log)}:\n{tail}")
     seconds = time.time() - start
-    (out_dir / TIMING_FILE).write_text(json.dumps({"wall_seconds": seconds,
+    # a resumed run's times are its last part's only: marked, and left out of the CPU-time columns
+    (out_dir / TIMING_FILE).write_text(json.dumps({"wall_seconds": seconds, "resumed": resume,
                                                    "cpu_seconds": usage.ru_utime + usage.ru_stime}))
     print(f"{label}: finished in {seconds:.0f} s", flush=True)
 
@@ -335,7 +345,7 @@ def first_reach(curves: dict) -> str:
 def cpu_seconds_per_1000(e: Experiment, seeds: list) -> Optional[float]:
     """Mean over seeds of a run's CPU seconds per 1,000 iterations (None if a run has no timing)."""
     paths = [e.run_dir(seed) / TIMING_FILE for seed in seeds]
-    if not all(path.exists() for path in paths):
+    if not all(path.exists() and not json.loads(path.read_text()).get("resumed") for path in paths):
         return None
     return float(np.mean([json.loads(path.read_text())["cpu_seconds"] for path in paths])) * 1000 / e.iterations
 
@@ -378,7 +388,10 @@ def markdown_table(rows: list) -> str:
     return "\n".join(lines)
 
 
-def plot(experiments: list, curves: dict, title: str, path: Path):
+def plot(experiments: list, curves: dict, title: str, path: Path, target=(SOLVED_RETURN, "return -200"),
+         xlabel="iteration"):
+    """Evaluation return against iterations per experiment (mean over seeds, min-max band); target: a
+    dashed horizontal line (value, label), or None."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -392,8 +405,9 @@ def plot(experiments: list, curves: dict, title: str, path: Path):
         ax.fill_between(common, returns.min(0), returns.max(0), color=line.get_color(), alpha=0.2, linewidth=0)
         if e.switch is not None:
             ax.axvline(e.switch, color=line.get_color(), linestyle=":", linewidth=1)
-    ax.axhline(SOLVED_RETURN, color="gray", linestyle="--", linewidth=1, label=f"return {SOLVED_RETURN:.0f}")
-    ax.set(xlabel="iteration", ylabel="evaluation return (mean over seeds, band min-max)", title=title)
+    if target is not None:
+        ax.axhline(target[0], color="gray", linestyle="--", linewidth=1, label=target[1])
+    ax.set(xlabel=xlabel, ylabel="evaluation return (mean over seeds, band min-max)", title=title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small", loc="best")
     fig.tight_layout()

@@ -58,7 +58,8 @@ def train_until(run_dir: Path, args, iterations: int, stop_at_return: float = fl
             return last
         done = last["iteration"] if last else 0
         target = min(iterations, done + args.chunk_iterations)
-        resume = ["--resume", run_dir] if last else []
+        # a checkpoint without an evaluation yet: stopped (Ctrl-C) within its first chunk, continued too
+        resume = ["--resume", run_dir] if any((run_dir / "train" / "algorithm").glob("ckpt-*")) else []
         run("hybrid_sac.py", "--env-id", args.env_id, "--seed", args.seed, "--num-iterations", target,
             "--eval-interval", args.chunk_iterations, "--checkpoint-interval", args.chunk_iterations,
             "--run-dir", run_dir, *resume, *shlex.split(args.sac_flags))

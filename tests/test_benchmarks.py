@@ -25,14 +25,15 @@ import speed  # noqa: E402
 EXPERT = ROOT / "data" / "pendulum_expert"
 
 FAKE_TRAINING = """import json, pathlib, sys
-out_dir = pathlib.Path(sys.argv[1])
+resumed = sys.argv[1] == "--resume"
+out_dir = pathlib.Path(sys.argv[2 if resumed else 1])
 (out_dir / "eval.jsonl").write_text(json.dumps({"iteration": 5}) + "\\n")
 with open(pathlib.Path(__file__).parent / "runs_made", "a") as f:
-    f.write("x")
+    f.write("r" if resumed else "x")
 """
 
 
-def test_a_finished_run_is_made_again_when_its_command_code_or_data_changes(tmp_path):
+def test_a_finished_run_is_reused_an_interrupted_one_resumed_and_a_changed_one_made_again(tmp_path, monkeypatch):
     script, out_dir, data = tmp_path / "fake_training.py", tmp_path / "run", tmp_path / "data"
     script.write_text(FAKE_TRAINING)
     data.mkdir()
@@ -56,6 +57,22 @@ def test_a_finished_run_is_made_again_when_its_command_code_or_data_changes(tmp_
     (data / "ckpt-1-replay_buffer").write_text("other rows")  # the dataset made again
     assert ensure("--another-flag") == 5
     assert ensure("--another-flag") == 5
+    # unfinished with a checkpoint: continued with --resume, not deleted, and its CPU time is not reported
+    (out_dir / "train" / "algorithm").mkdir(parents=True)
+    (out_dir / "train" / "algorithm" / "ckpt-3").write_text("checkpoint")
+    (out_dir / "eval.jsonl").write_text("")
+    assert ensure("--another-flag") == 6 and (tmp_path / "runs_made").read_text().endswith("r")
+    assert (out_dir / "train" / "algorithm" / "ckpt-3").exists()
+    assert json.loads((out_dir / learning.TIMING_FILE).read_text())["resumed"]
+    monkeypatch.setattr(learning, "RUNS", tmp_path / "runs")
+    e = learning.Experiment("q", "e", str(script), (), None, 5)
+    e.run_dir(1).mkdir(parents=True)
+    (e.run_dir(1) / learning.TIMING_FILE).write_text((out_dir / learning.TIMING_FILE).read_text())
+    assert learning.cpu_seconds_per_1000(e, [1]) is None
+    (e.run_dir(1) / learning.TIMING_FILE).write_text(json.dumps({"cpu_seconds": 2.0, "resumed": False}))
+    assert learning.cpu_seconds_per_1000(e, [1]) == 400.0
+    assert ensure("--another-flag") == 6  # finished now
+    assert ensure("--yet-another-flag") == 7 and (tmp_path / "runs_made").read_text().endswith("x")  # other command
 
 
 def test_learning_runs_its_experiments_and_writes_the_table_and_figures(tmp_path, monkeypatch, capsys):

@@ -38,3 +38,40 @@ def test_every_kind_is_made_once(tmp_path):
     assert torch.load(data / "sac" / "train" / "algorithm" / "ckpt-40", weights_only=True)["iteration"] == 40
     again = make(tmp_path)
     assert again.returncode == 0 and "hybrid_sac.py" not in again.stdout and "collect.py" not in again.stdout
+
+
+def test_mujoco_learning_runs_every_group_and_writes_tables_with_published_points(tmp_path, monkeypatch):
+    """benchmarks/mujoco_learning.py end to end at a tiny scale on three random Hopper-v5 datasets standing for
+    medium, medium-replay and expert; a missing dataset is one error line naming the command that makes it."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import learning
+    import mujoco_learning
+    monkeypatch.setattr(learning, "RUNS", tmp_path / "runs")
+    monkeypatch.setattr(learning, "EVAL_EPISODES", 1)  # Hopper episodes, 10 per evaluation: most of the time
+    datasets, results = tmp_path / "datasets", tmp_path / "results"
+    flags = ["--env-id", "Hopper-v5", "--seeds", "1", "--sac-iterations", "8", "--rlpd-iterations", "4",
+             "--bc-iterations", "4", "--cql-iterations", "4", "--datasets-dir", str(datasets),
+             "--results-dir", str(results)]
+    missing = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "mujoco_learning.py"), *flags],
+                             capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2 and missing.stderr.startswith("error: no dataset in ")
+    assert "mujoco_datasets.py --env-id Hopper-v5" in missing.stderr and "Traceback" not in missing.stderr
+    for kind in ("medium", "medium-replay", "expert"):
+        subprocess.run([sys.executable, str(ROOT / "collect.py"), "--env-id", "Hopper-v5", "--source", "random",
+                        "--num-steps", "200", "--reference-episodes", "1",
+                        "--output", str(datasets / "Hopper-v5" / kind / "ckpt-200-replay_buffer")],
+                       check=True, capture_output=True, timeout=120)
+    monkeypatch.setattr(sys, "argv", ["mujoco_learning.py", *flags])
+    mujoco_learning.main()
+    text = (results / "learning.md").read_text()
+    for group in mujoco_learning.GROUPS:
+        assert f"## {group}" in text and (results / f"learning_{group}.png").stat().st_size > 0
+    for name in ("| sac |", "| sac-medium-replay-rlpd |", "| bc-expert |", "| cql-medium-replay |",
+                 "| cql-medium-replay-then-online |"):
+        assert name in text
+    assert "D4RL's reference returns for Hopper" in text and "R_expert = 3,234.30" in text
+    assert "CleanRL's sac_continuous_action.py on Hopper-v2" in text and "CQL hopper-medium 59.08" in text
+    assert " ".join(learning.RLPD_FLAGS) in text
+    runs = tmp_path / "runs" / "mujoco" / "Hopper-v5"
+    assert learning.last_iteration(runs / "online_hybrid" / "sac-expert" / "seed1") == 8
+    assert learning.last_iteration(runs / "offline_to_online" / "cql-medium-replay-then-online" / "seed1") == 8

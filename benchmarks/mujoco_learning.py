@@ -1,0 +1,218 @@
+"""Learning results on a MuJoCo task with the D4RL-style datasets of benchmarks/mujoco_datasets.py.
+
+    python benchmarks/mujoco_datasets.py --env-id Hopper-v5          # first: the datasets (hours)
+    python benchmarks/mujoco_learning.py --env-id Hopper-v5          # every group, 3 seeds: days on 2 cores
+    python benchmarks/mujoco_learning.py --env-id Hopper-v5 --only online_hybrid --seeds 1 --sac-iterations 30000
+
+Three groups of experiments (one script, its flags and one dataset each):
+
+    online_hybrid      hybrid_sac.py online; hybrid with the medium-replay and with the expert dataset; an
+                       RLPD-style hybrid run on medium-replay (learning.py's RLPD_FLAGS: --utd-ratio 4, 10
+                       critics, the TD target's minimum over 2 drawn at random, --learning-starts 100)
+    offline            offline_bc.py on expert and medium; offline_cql.py on medium and medium-replay
+    offline_to_online  offline_cql.py on medium-replay for --cql-iterations, then online for as many more
+
+Runs go to benchmarks/runs/mujoco/<env-id>/<group>/<experiment>/seed<k> and are skipped when finished with
+the same command, code and data (learning.py's machinery), so running the command again resumes the set.
+Writes benchmarks/results/mujoco_<env-id>/learning.md (or --results-dir): per group a table (final return and
+D4RL-normalized score, mean ± std over seeds; for online_hybrid the first evaluated iteration at which the
+return reaches the online run's final return, and the CPU seconds per 1,000 iterations), a figure of the
+evaluation return against iterations (one env step per iteration in online and hybrid runs: the x axis is
+also env steps; in offline runs, gradient steps), the commands, and the published points that the table
+can be read against, with how their setting differs.
+"""
+
+import argparse
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import learning  # noqa: E402  (running, skipping finished runs, curves, tables, figures)
+from learning import BENCH, ROOT, Dataset, Experiment, mean_std, rel  # noqa: E402
+
+sys.path.insert(0, str(ROOT))
+import buffer  # noqa: E402
+
+GROUPS = {
+    "online_hybrid": "Online SAC against hybrid SAC (ALF's loop: every iteration one env step, one update on an "
+                     "online batch and one on an offline batch) with two datasets, and RLPD-style hybrid SAC. "
+                     "\"first ≥ online's final at\": the mean over the seeds that get there of the first evaluated "
+                     "iteration whose return reaches the online run's final return (mean over its seeds), and how "
+                     "many seeds do.",
+    "offline": "Pure offline training, no env step: behavior cloning and CQL. Iterations are gradient steps.",
+    "offline_to_online": "CQL pre-trained offline on medium-replay, then trained online with it as the offline "
+                         "part (dotted line: online training starts).",
+}
+EVAL_EVERY = 5_000  # 10 Hopper episodes take seconds: every 250 iterations would double a run's time
+
+
+def datasets(env_id: str, datasets_dir: Path) -> dict:
+    return {kind: Dataset(kind, datasets_dir / env_id / kind) for kind in ("medium", "medium-replay", "expert")}
+
+
+def plan(env_id: str, args) -> dict:
+    """{group: [Experiment]} for env_id."""
+    data, env = datasets(env_id, args.datasets_dir), ("--env-id", env_id)
+
+    def experiment(group, name, script, flags, dataset, iterations, switch=None):
+        return Experiment(f"mujoco/{env_id}/{group}", name, script, (*env, *flags), dataset and data[dataset],
+                          iterations, switch=switch, eval_every=EVAL_EVERY)
+    cql = args.cql_iterations
+    return {
+        "online_hybrid": [experiment("online_hybrid", "sac", "hybrid_sac.py", (), None, args.sac_iterations),
+                          experiment("online_hybrid", "sac-medium-replay", "hybrid_sac.py", (), "medium-replay",
+                                     args.sac_iterations),
+                          experiment("online_hybrid", "sac-expert", "hybrid_sac.py", (), "expert", args.sac_iterations),
+                          experiment("online_hybrid", "sac-medium-replay-rlpd", "hybrid_sac.py", learning.RLPD_FLAGS,
+                                     "medium-replay", args.rlpd_iterations)],
+        "offline": [experiment("offline", f"bc-{d}", "offline_bc.py", (), d, args.bc_iterations)
+                    for d in ("expert", "medium")]
+        + [experiment("offline", f"cql-{d}", "offline_cql.py", (), d, cql) for d in ("medium", "medium-replay")],
+        "offline_to_online": [experiment("offline_to_online", "cql-medium-replay-then-online", "offline_cql.py",
+                                         ("--rl-train-after-update-steps", str(cql)), "medium-replay", 2 * cql,
+                                         switch=cql)],
+    }
+
+
+def summarize(e: Experiment, curves: dict, refs: dict, online_final=None) -> dict:
+    final = [ret[it == e.iterations][0] for it, ret in curves.values()]
+    row = {"experiment": e.name, "dataset": e.dataset.name if e.dataset else "—",
+           "iterations": f"{e.iterations:,}", "seeds": " ".join(map(str, curves)),
+           "final return": mean_std(final),
+           "final normalized score": mean_std([buffer.normalized_score(r, {"reference_returns": refs}) for r in final])}
+    if online_final is not None:
+        reached = [it[ret >= online_final][0] for it, ret in curves.values() if (ret >= online_final).any()]
+        row["first ≥ online's final at"] = (f"{np.mean(reached):,.0f}" if reached else "never") + \
+            f" ({len(reached)}/{len(curves)})"
+    if e.switch is not None:
+        row[f"return at {e.switch:,} (online starts)"] = mean_std(
+            [ret[it == e.switch][0] for it, ret in curves.values() if (it == e.switch).any()])
+        row["lowest return after"] = mean_std([ret[it > e.switch].min() for it, ret in curves.values()
+                                               if (it > e.switch).any()])
+    cpu = learning.cpu_seconds_per_1000(e, list(curves))
+    row["CPU s / 1,000 iterations"] = "—" if cpu is None else f"{cpu:,.0f}"
+    return row
+
+
+def report(env_id: str, groups: dict, seeds: list, settings: str, results_dir: Path, command_line: str,
+           references: dict) -> str:
+    refs, source = buffer.reference_returns(env_id, None)
+    parts = [f"# Learning results on {env_id}\n\nMade by `{command_line}`\n",
+             f"Settings: {settings}. Seeds: {' '.join(map(str, seeds))}. Datasets: benchmarks/mujoco_datasets.py "
+             f"(`python buffer.py info benchmarks/datasets/{env_id}/<kind>` says how each was made).\n",
+             f"Final = the evaluation (10 deterministic episodes) at the last iteration; ± is the standard deviation "
+             f"over seeds (ddof 0). Normalized score = 100 (R - R_random) / (R_expert - R_random), {source}: "
+             f"R_random = {refs['random']:,.2f}, R_expert = {refs['expert']:,.2f}, for every run.\n"]
+    for group, experiments in groups.items():
+        curves = {e.name: learning.load_curves(e, seeds) for e in experiments}
+        online = [e for e in experiments if e.name == "sac"]
+        online_final = (float(np.mean([ret[it == online[0].iterations][0] for it, ret in curves["sac"].values()]))
+                        if online else None)
+        rows = [summarize(e, curves[e.name], refs, online_final) for e in experiments]
+        png = results_dir / f"learning_{group}.png"
+        target = None if online_final is None else (online_final, f"online SAC's final return ({online_final:,.0f})")
+        learning.plot(experiments, curves, f"{env_id}, {group}", png, target=target,
+                      xlabel="iteration (online, hybrid: = env steps; offline: gradient steps)")
+        commands = "\n".join(f"    python {shlex.join(e.command('K'))}" for e in experiments)
+        parts.append(f"## {group}\n\n{GROUPS[group]}\n\n{learning.markdown_table(rows)}\n\n![{group}]({png.name})\n\n"
+                     f"Commands, for seed K:\n\n{commands}\n\n"
+                     f"**Published points to read it against.** {references.get(group, 'none recorded yet.')}\n")
+    return "\n".join(parts)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env-id", default="Hopper-v5")
+    parser.add_argument("--only", nargs="+", choices=list(GROUPS), default=list(GROUPS))
+    parser.add_argument("--experiments", nargs="+", metavar="NAME", help="only experiments whose names start so")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--sac-iterations", type=int, default=100_000, help="online and hybrid SAC")
+    parser.add_argument("--rlpd-iterations", type=int, default=100_000,
+                        help="RLPD-style hybrid SAC (about 12 times default SAC's CPU per iteration)")
+    parser.add_argument("--bc-iterations", type=int, default=100_000)
+    parser.add_argument("--cql-iterations", type=int, default=20_000,
+                        help="offline CQL, and the offline phase of offline-to-online CQL")
+    parser.add_argument("--datasets-dir", type=Path, default=BENCH / "datasets")
+    parser.add_argument("--results-dir", type=Path, help="default: benchmarks/results/mujoco_<env-id>")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at a time")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    args = parser.parse_args()
+    if min(args.jobs, args.threads, args.sac_iterations, args.rlpd_iterations, args.bc_iterations,
+           args.cql_iterations) <= 0:
+        parser.error("--jobs, --threads and the iteration counts must be positive")
+    if buffer.reference_returns(args.env_id, None)[0] is None:
+        parser.error(f"--env-id {args.env_id}: no D4RL reference returns known, so no normalized score "
+                     f"(known: {', '.join(buffer.D4RL_REFERENCE_RETURNS)})")
+    groups = {g: [e for e in exps if not args.experiments or e.name.startswith(tuple(args.experiments))]
+              for g, exps in plan(args.env_id, args).items() if g in args.only}
+    groups = {g: exps for g, exps in groups.items() if exps}
+    if not groups:
+        parser.error("no experiment matches --only and --experiments")
+    missing = sorted({rel(e.dataset.path) for exps in groups.values() for e in exps
+                      if e.dataset and not any(e.dataset.path.glob("ckpt-*-replay_buffer"))})
+    if missing:
+        parser.exit(2, f"error: no dataset in {', '.join(missing)}: make it first with python "
+                       f"benchmarks/mujoco_datasets.py --env-id {args.env_id} (or choose --only/--experiments)\n")
+    settings = (f"online and hybrid SAC {args.sac_iterations:,} iterations, RLPD-style {args.rlpd_iterations:,}, "
+                f"BC {args.bc_iterations:,}, CQL {args.cql_iterations:,} (offline-to-online: "
+                f"{2 * args.cql_iterations:,}, online from {args.cql_iterations:,}); evaluation every "
+                f"{EVAL_EVERY:,} iterations; {args.threads} torch thread(s) per run")
+    print(f"{settings}; seeds {' '.join(map(str, args.seeds))}", flush=True)
+    start = time.time()
+    try:
+        learning.run_all(groups, args.seeds, args.jobs, args.threads)
+    except learning.RunFailed as e:
+        sys.exit(str(e))
+    results_dir = args.results_dir or BENCH / "results" / f"mujoco_{args.env_id}"
+    results_dir.mkdir(parents=True, exist_ok=True)
+    command_line = "python " + shlex.join([rel(Path(sys.argv[0])), *sys.argv[1:]])
+    family = args.env_id.split("-v")[0]
+    text = report(args.env_id, groups, args.seeds, settings, results_dir, command_line,
+                  PUBLISHED.get(family, {}))
+    (results_dir / "learning.md").write_text(text)
+    print("\n" + text)
+    print(f"wrote {rel(results_dir / 'learning.md')} and its figures; {time.time() - start:.0f} s in all")
+
+
+# The published points each group's table is read against, with their sources and how they differ. Every
+# dataset here is made by mujoco_datasets.py, not D4RL's: same kinds and sizes, other policies (ours are
+# weaker where SAC trained for fewer steps), other env version (v5; D4RL is v2 or v0).
+_OURS = ("Our datasets are made here (benchmarks/mujoco_datasets.py), not D4RL's: v5 envs, our own SAC policies "
+         "(their returns: `buffer.py info`), so only the order of magnitude of the normalized scores compares.")
+_CORL = ("CORL (corl-team/CORL README, D4RL -v2, 1M gradient steps, 4 seeds, normalized score of the last "
+         "evaluation, mean ± std over seeds)")
+_D3RLPY = "d3rlpy (takuseno/d3rlpy-benchmarks d4rl_table.csv, D4RL -v0, 500k gradient steps, 10 seeds, final)"
+_RLPD = ("RLPD (Ball et al. 2023, ikostrikov/rlpd): 10 LayerNorm critics, minimum over 2, utd 20, half of every "
+         "batch offline, 250k env steps on D4RL -v2 data; its Hopper and HalfCheetah numbers were not found in "
+         "any source we could read, so none is quoted. Our RLPD-style run uses utd 4 (CPU time).")
+PUBLISHED = {
+    "Hopper": {
+        "online_hybrid": "CleanRL's sac_continuous_action.py on Hopper-v2 (docs.cleanrl.dev, rl-algorithms/sac): "
+                         "2,310.46 ± 342.82, the training episodic return after 1M env steps, 3 seeds (learning "
+                         "starts at 5,000 steps, no LayerNorm, actor updated twice every second step); ours are "
+                         "deterministic evaluation returns on Hopper-v5 after --sac-iterations env steps. " + _RLPD,
+        "offline": f"{_CORL}: BC hopper-medium 53.51 ± 1.76; CQL hopper-medium 59.08 ± 3.77, hopper-medium-replay "
+                   f"95.11 ± 5.27 (hopper-expert: no published CORL score). {_D3RLPY}: CQL hopper-medium 50.1 ± "
+                   f"19.9, hopper-medium-replay 31.1 ± 3.4. Ours train far fewer steps (--cql-iterations). {_OURS}",
+        "offline_to_online": "None for Hopper: CORL's offline-to-online tables (CQL, Cal-QL) cover AntMaze and "
+                             f"Adroit only. {_OURS}",
+    },
+    "HalfCheetah": {
+        "online_hybrid": "CleanRL's sac_continuous_action.py on HalfCheetah-v2 (docs.cleanrl.dev, "
+                         "rl-algorithms/sac): 9,634.89 ± 1,423.73, the training episodic return after 1M env steps, "
+                         "3 seeds; ours: evaluation returns on HalfCheetah-v5 after --sac-iterations env steps. "
+                         + _RLPD,
+        "offline": f"{_CORL}: BC halfcheetah-medium 42.40 ± 0.19; CQL halfcheetah-medium 47.04 ± 0.22, "
+                   f"halfcheetah-medium-replay 45.04 ± 0.27 (halfcheetah-expert: none published). {_D3RLPY}: CQL "
+                   f"halfcheetah-medium 41.7 ± 0.2, halfcheetah-medium-replay 43.6 ± 3.0. {_OURS}",
+        "offline_to_online": "None for HalfCheetah: CORL's offline-to-online tables cover AntMaze and Adroit "
+                             f"only. {_OURS}",
+    },
+}
+
+if __name__ == "__main__":
+    main()
