@@ -1,6 +1,6 @@
 """How fast the scripts' updates and hybrid_sac.py's training loop run on this machine (CPU, or its GPU).
 
-    python benchmarks/speed.py                # about 1.5 minutes (2 more the first time: compiling)
+    python benchmarks/speed.py                # 3 to 4 minutes (2 more the first time: compiling)
     python benchmarks/speed.py --quick        # fewer and shorter repetitions
     python benchmarks/speed.py --no-compile   # without the torch.compile measurements
     python benchmarks/speed.py --threads 1    # on a busy machine: see below
@@ -28,9 +28,13 @@ torch's default thread count (or --threads):
   eagerly), and the seconds the first call takes (compiling; shorter when inductor's cache is warm);
 - hybrid_sac.py's online training iterations per second in steady state (env step included):
   hybrid_sac.train() for A1 and A2 iterations (learning_starts 256, no evaluation or checkpoint before
-  the end), (time(A2) - time(A1)) / (A2 - A1) per iteration, the fixed costs (start-up, the final
-  evaluation and checkpoint) cancelling; and the fraction of that time spent in the SAC update (timed
-  again right after the loop, as the machine's speed drifts);
+  the end; after a first run of 300, not counted), (time(A2) - time(A1)) / (A2 - A1) per iteration, the
+  fixed costs (start-up, the final evaluation and checkpoint) cancelling; and the fraction of that time
+  spent in the SAC update (timed again right after the loop, as the machine's speed drifts); train() runs
+  with this process's torch thread count (its --torch-threads), as every other measurement here;
+- on the CPU, the same for a loop restated from CleanRL's sac_continuous_action.py (cleanrl_loop_seconds:
+  its computations per step, at its defaults but learning_starts 256) and, unless --no-compile, for
+  hybrid_sac.train() with --compile, the runs of the three alternating;
 - when d3rlpy is installed (`pip install d3rlpy`; never a requirement of this project), d3rlpy's SAC,
   BC and CQL updates configured alike, timed in blocks alternating with the scripts', and the ratios.
 
@@ -49,9 +53,11 @@ captures none). Writes speed_cuda.md instead of speed.md. Without a GPU: one err
 
 import argparse
 import contextlib
+import copy
 import io
 import os
 import platform
+import random
 import shlex
 import statistics
 import sys
@@ -61,9 +67,13 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import torch
+import torch.nn as nn
+import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.tensorboard import SummaryWriter
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -238,15 +248,169 @@ def matmul_throughput(budget: Budget, device="cpu") -> list:
     return rows
 
 
-def training_loop_seconds(iterations: int, device="cpu") -> float:
+def training_loop_seconds(iterations: int, device="cpu", compile=False) -> float:
     """Wall time of hybrid_sac.train() online for this many iterations (progress bar silenced), on the GPU
-    (--cuda) for device cuda, else on the CPU (--no-cuda, even on a machine with a GPU)."""
+    (--cuda) for device cuda, else on the CPU (--no-cuda, even on a machine with a GPU); compile: its
+    --compile. With this process's torch thread count (--torch-threads), as every other measurement here:
+    train()'s own default shares the cores among the trainings running on the machine."""
     with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stderr(io.StringIO()):
         args = hybrid_sac.Args(num_iterations=iterations, learning_starts=256, eval_interval=10**9, eval_episodes=1,
-                               checkpoint_interval=10**9, run_dir=tmp, cuda=torch.device(device).type == "cuda")
+                               checkpoint_interval=10**9, run_dir=tmp, cuda=torch.device(device).type == "cuda",
+                               torch_threads=torch.get_num_threads(), compile=compile)
         start = time.perf_counter()
         hybrid_sac.train(args)
         return time.perf_counter() - start
+
+
+class SB3ReplayBuffer:
+    """stable-baselines3's ReplayBuffer as CleanRL's SAC uses it (handle_timeout_termination=False): float32
+    numpy arrays [capacity, n_envs, ...], CleanRL's 1e6 rows (np.zeros: pages never written cost nothing); add
+    copies a row in at pos; sample draws rows and envs by np.random.randint and copies each array into a tensor
+    (torch.tensor, as SB3's to_torch with copy=True)."""
+    SHAPES = {"obs": "o", "actions": "a", "next_obs": "o", "dones": "", "timeouts": "", "rewards": ""}
+
+    def __init__(self, capacity, obs_dim, act_dim, n_envs=1):
+        dims = {"o": (obs_dim,), "a": (act_dim,), "": ()}
+        self.arrays = {k: np.zeros((capacity, n_envs, *dims[d]), np.float32) for k, d in self.SHAPES.items()}
+        self.capacity, self.n_envs, self.act_dim, self.pos, self.full = capacity, n_envs, act_dim, 0, False
+
+    def add(self, obs, next_obs, actions, rewards, dones):
+        row = dict(obs=obs, next_obs=next_obs, actions=actions.reshape(self.n_envs, self.act_dim), rewards=rewards,
+                   dones=dones)
+        for key, value in row.items():
+            self.arrays[key][self.pos] = np.array(value)
+        self.pos = (self.pos + 1) % self.capacity
+        self.full = self.full or self.pos == 0
+
+    def sample(self, batch_size):
+        """observations, actions, next_observations, dones [B, 1], rewards [B, 1]."""
+        i = (np.random.randint(0, self.capacity if self.full else self.pos, size=batch_size),
+             np.random.randint(0, self.n_envs, size=batch_size))
+        a = self.arrays
+        return [torch.tensor(x) for x in (a["obs"][i], a["actions"][i], a["next_obs"][i],
+                                          (a["dones"][i] * (1 - a["timeouts"][i])).reshape(-1, 1),
+                                          a["rewards"][i].reshape(-1, 1))]
+
+
+class CleanRLActor(nn.Module):
+    def __init__(self, obs_dim, act_dim, low, high):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(obs_dim, 256), nn.Linear(256, 256)
+        self.fc_mean, self.fc_logstd = nn.Linear(256, act_dim), nn.Linear(256, act_dim)
+        self.register_buffer("action_scale", torch.tensor((high - low) / 2.0, dtype=torch.float32))
+        self.register_buffer("action_bias", torch.tensor((high + low) / 2.0, dtype=torch.float32))
+
+    def get_action(self, x):
+        """(action, log_prob [B, 1], deterministic action), through torch.distributions.Normal."""
+        x = F.relu(self.fc2(F.relu(self.fc1(x))))
+        mean, log_std = self.fc_mean(x), torch.tanh(self.fc_logstd(x))
+        log_std = hybrid_sac.LOG_STD_MIN + 0.5 * (hybrid_sac.LOG_STD_MAX - hybrid_sac.LOG_STD_MIN) * (log_std + 1)
+        normal = torch.distributions.Normal(mean, log_std.exp())
+        x_t = normal.rsample()
+        y_t = torch.tanh(x_t)
+        log_prob = normal.log_prob(x_t) - torch.log(self.action_scale * (1 - y_t.pow(2)) + 1e-6)
+        return (y_t * self.action_scale + self.action_bias, log_prob.sum(1, keepdim=True),
+                torch.tanh(mean) * self.action_scale + self.action_bias)
+
+
+def cleanrl_loop_seconds(iterations: int, learning_starts=256, seed=1) -> float:
+    """Wall time, on the CPU, for this many global steps of a training loop on Pendulum-v1
+    restated from CleanRL's sac_continuous_action.py (vwxyzjn/cleanrl, gymnasium version):
+    written here, not copied, computing per step what CleanRL's does, at its defaults but learning_starts
+    (5e3 there). Per step: random actions before learning_starts, then actor.get_action on the observation;
+    the env step; the transition into an SB3ReplayBuffer; after learning_starts, on a sampled batch, the TD
+    update of two separate critics (one Adam), every 2nd step 2 actor updates through the critics (nothing
+    detached), each followed by an entropy-coefficient update on a fresh no_grad log-prob (alpha read back
+    by .item()), and a soft update of both target critics; every 100 steps 8 scalars by .item() into a real
+    SummaryWriter (in a temporary directory). Left out: the SPS print, and replacing next_obs by
+    final_observation on a truncation (gymnasium 1.x has no such key; once in 200 steps)."""
+    gamma, tau, batch_size, policy_frequency = 0.99, 0.005, 256, 2
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        writer = SummaryWriter(tmp)
+        random.seed(seed), np.random.seed(seed), torch.manual_seed(seed)
+        envs = gym.vector.SyncVectorEnv([lambda: gym.wrappers.RecordEpisodeStatistics(gym.make("Pendulum-v1"))])
+        space = envs.single_action_space
+        space.seed(seed)
+        obs_dim, act_dim = envs.single_observation_space.shape[0], space.shape[0]
+        actor = CleanRLActor(obs_dim, act_dim, space.low, space.high)
+        # CleanRL's SoftQNetwork: cat([obs, action], 1) -> 256 -> 256 -> 1, two separate ones and their targets
+        qf1, qf2 = (nn.Sequential(nn.Linear(obs_dim + act_dim, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
+                                  nn.Linear(256, 1)) for _ in range(2))
+        qf1_target, qf2_target = copy.deepcopy(qf1), copy.deepcopy(qf2)
+        q_optimizer = torch.optim.Adam([*qf1.parameters(), *qf2.parameters()], lr=1e-3)  # default: not fused
+        actor_optimizer = torch.optim.Adam(actor.parameters(), lr=3e-4)
+        target_entropy, log_alpha = -float(act_dim), torch.zeros(1, requires_grad=True)
+        alpha, a_optimizer = log_alpha.exp().item(), torch.optim.Adam([log_alpha], lr=1e-3)
+        rb = SB3ReplayBuffer(1_000_000, obs_dim, act_dim)
+        obs, _ = envs.reset(seed=seed)
+        for global_step in range(iterations):
+            if global_step < learning_starts:
+                actions = np.array([space.sample()])
+            else:
+                actions = actor.get_action(torch.Tensor(obs))[0].detach().cpu().numpy()
+            next_obs, rewards, terminations, truncations, infos = envs.step(actions)
+            if "episode" in infos:
+                writer.add_scalar("charts/episodic_return", infos["episode"]["r"][0], global_step)
+                writer.add_scalar("charts/episodic_length", infos["episode"]["l"][0], global_step)
+            rb.add(obs, next_obs.copy(), actions, rewards, terminations)
+            obs = next_obs
+            if global_step <= learning_starts:  # CleanRL trains from global_step > learning_starts
+                continue
+            b_obs, b_actions, b_next_obs, b_dones, b_rewards = rb.sample(batch_size)
+            with torch.no_grad():
+                next_actions, next_log_pi, _ = actor.get_action(b_next_obs)
+                next_in = torch.cat([b_next_obs, next_actions], 1)
+                min_next = torch.min(qf1_target(next_in), qf2_target(next_in)) - alpha * next_log_pi
+                next_q = b_rewards.flatten() + (1 - b_dones.flatten()) * gamma * min_next.view(-1)
+            qf1_values = qf1(torch.cat([b_obs, b_actions], 1)).view(-1)
+            qf2_values = qf2(torch.cat([b_obs, b_actions], 1)).view(-1)
+            qf1_loss, qf2_loss = F.mse_loss(qf1_values, next_q), F.mse_loss(qf2_values, next_q)
+            qf_loss = qf1_loss + qf2_loss
+            q_optimizer.zero_grad(), qf_loss.backward(), q_optimizer.step()
+            if global_step % policy_frequency == 0:  # delayed: then policy_frequency updates at once
+                for _ in range(policy_frequency):
+                    pi, log_pi, _ = actor.get_action(b_obs)
+                    pi_in = torch.cat([b_obs, pi], 1)  # through the critics' whole graph: nothing detached
+                    actor_loss = (alpha * log_pi - torch.min(qf1(pi_in), qf2(pi_in))).mean()
+                    actor_optimizer.zero_grad(), actor_loss.backward(), actor_optimizer.step()
+                    with torch.no_grad():  # a fresh log-prob for the entropy coefficient's loss
+                        _, log_pi, _ = actor.get_action(b_obs)
+                    alpha_loss = (-log_alpha.exp() * (log_pi + target_entropy)).mean()
+                    a_optimizer.zero_grad(), alpha_loss.backward(), a_optimizer.step()
+                    alpha = log_alpha.exp().item()
+            for param, target_param in zip([*qf1.parameters(), *qf2.parameters()],
+                                           [*qf1_target.parameters(), *qf2_target.parameters()]):
+                target_param.data.copy_(tau * param.data + (1 - tau) * target_param.data)
+            if global_step % 100 == 0:  # CleanRL's 8 loss scalars (.item() each) and its SPS
+                for name, value in [("qf1_values", qf1_values.mean()), ("qf2_values", qf2_values.mean()),
+                                    ("qf1_loss", qf1_loss), ("qf2_loss", qf2_loss), ("qf_loss", qf_loss / 2.0),
+                                    ("actor_loss", actor_loss), ("alpha_loss", alpha_loss)]:
+                    writer.add_scalar(f"losses/{name}", value.item(), global_step)
+                writer.add_scalar("losses/alpha", alpha, global_step)
+                writer.add_scalar("charts/SPS", int(global_step / (time.perf_counter() - start)), global_step)
+        envs.close()
+        writer.close()
+        return time.perf_counter() - start
+
+
+CLEANRL, COMPILED, WARMUP = "CleanRL sac_continuous_action.py (restated)", "hybrid_sac.py --compile", 300
+LOOPS_NOTE = (
+    "Per iteration as above, (time(A2) - time(A1)) / (A2 - A1), on the CPU, Pendulum-v1, each program at its "
+    "defaults but learning_starts (256 for both: CleanRL's default is 5,000, ours 500) and with the same torch "
+    "thread count as above, every iteration counted stepping the env, storing the transition, sampling a batch of "
+    "256 and updating. The runs alternate (A1 of each program, then A2 of each), so a drift of the machine's speed "
+    "touches all alike; one run each, not a median; each program first ran 300 iterations, not counted (first-call "
+    "costs). CleanRL's loop is restated here (speed.py's cleanrl_loop_seconds, not CleanRL's own file): per step "
+    "its env step and numpy replay buffer (stable-baselines3's, copied into tensors at every sample), a critic "
+    "update of two separate critics without LayerNorm, every 2nd step 2 actor updates through the critics' whole "
+    "graph, each followed by an entropy-coefficient update on a fresh no_grad log-prob, a soft update of both "
+    "target critics, three non-fused Adam optimizers, TensorBoard scalars every 100 steps. hybrid_sac.py's differs:"
+    " LayerNorm in the critics (its default), the critic ensemble evaluated as one batched matmul per layer, the "
+    "actor loss through the critics with their weights detached, the entropy-coefficient loss reusing the actor's "
+    "log-prob, the policy updated once every step (not 2 every 2nd), the three losses summed into one backward and "
+    "one fused Adam step, a replay buffer of torch tensors. --compile: its compile time is paid in both the A1 and "
+    "the A2 run and largely cancels (the first, uncounted run fills the compile caches, so the two pay alike).")
 
 
 def table(header: list, rows: list) -> str:
@@ -323,12 +487,40 @@ def main():
                               f"{flops / compiled / (BMM_FLOPS / bmm_seconds):.0%}", f"{compile_seconds:.0f}"])
 
     a1, a2 = budget.loop_iterations
-    print(f"hybrid_sac.train() online, {a1} and {a2} iterations ...", flush=True)
-    t1, t2 = training_loop_seconds(a1, device), training_loop_seconds(a2, device)
+    # the loops, for A1 then A2 iterations each: ours; on the CPU CleanRL's (restated) and, unless --no-compile,
+    # ours --compile too; A1 of each, then A2 of each, so that a drift of the machine's speed touches all alike
+    # (one pair each, not a median of repeats: a full-budget pair takes half a minute or more per program)
+    loops = {"hybrid_sac.py": partial(training_loop_seconds, device=device)}
+    if not cuda:
+        loops = {CLEANRL: cleanrl_loop_seconds, **loops}
+        if not args.no_compile:
+            loops[COMPILED] = partial(training_loop_seconds, compile=True)
+    print(f"{', '.join(loops)}: {a1} and {a2} iterations each, alternating ...", flush=True)
+    loop_seconds, compile_failure = {name: [] for name in loops}, None
+    for counted, n in [(False, WARMUP), (True, a1), (True, a2)]:  # WARMUP: first-call costs, compiling
+        for name, run in list(loops.items()):
+            try:
+                seconds = run(n)
+            except Exception as e:  # no C++ compiler, or an inductor failure: its row says so
+                if name != COMPILED:
+                    raise
+                compile_failure = f"failed: {type(e).__name__}"
+                del loops[name], loop_seconds[name]
+                continue
+            if counted:
+                loop_seconds[name].append(seconds)
+    t1, t2 = loop_seconds["hybrid_sac.py"]
     per_iteration = (t2 - t1) / (a2 - a1)
     # the SAC update (UPDATES[0], the loop's) timed again right after the loop: the machine's speed drifts
     # between measurements minutes apart, and the fraction below compares the loop with the nearer one
     sac_update_seconds = seconds_per_call(UPDATES[0].make(device=device), budget, device=device)
+
+    loop_rows = []  # on the CPU: CleanRL's (restated), ours, ours --compile
+    if not cuda:
+        per = {name: (t[1] - t[0]) / (a2 - a1) for name, t in loop_seconds.items()}
+        loop_rows = [[name, f"{t[0]:.1f}, {t[1]:.1f}", f"{per[name] * 1e3:.2f}", f"{1 / per[name]:,.0f}",
+                      f"{per[CLEANRL] / per[name]:.2f}"] for name, t in loop_seconds.items()]
+        loop_rows += [[COMPILED, compile_failure, "", "", ""]] if compile_failure else []
 
     d3rlpy_rows = []
     for (name, update), ours in zip((None if cuda else d3rlpy_updates()) or [], UPDATES):  # a CPU comparison
@@ -377,6 +569,10 @@ def main():
            "every iteration, the replay buffer and the update are on the GPU." if cuda else "")
         + (" A fraction above 100% cannot be: the machine's load changed between the measurements; run again "
            "when it is idle." if sac_update_seconds > per_iteration else ""),
+        "## hybrid_sac.py's loop against CleanRL's sac_continuous_action.py (restated)",
+        (table(["program", "A1, A2 seconds", "ms per iteration", "iterations/s", "CleanRL's time / this one's"],
+               loop_rows) + "\n\n" + LOOPS_NOTE) if loop_rows else
+        "Skipped on --device cuda: CleanRL's loop is compared on the CPU (--device cpu).",
         "## d3rlpy",
         (table(["d3rlpy update", "ms per update", "MFLOP per update", "this project's update", "ms per update",
                 "d3rlpy's time / this project's"], d3rlpy_rows)
