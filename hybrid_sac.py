@@ -36,6 +36,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import tyro
+from torch.utils._pytree import tree_leaves, tree_map
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
@@ -112,6 +113,9 @@ class Args:
     compile: bool = False
     """torch.compile each part's forward pass and losses (train_step + calc_loss, and the offline pair):
     faster updates after a minute or so of compiling, worth it for long runs; needs a C++ compiler"""
+    cudagraphs: bool = False
+    """capture each update (forward, backward, Adam step, soft update) in a CUDA graph once and replay it
+    (as LeanRL and d3rlpy do), with --compile or without; needs a GPU; not with --num-min-critics"""
     alpha: float = 0.2
     """the entropy coefficient (its initial value when autotune is on)"""
     autotune: bool = True
@@ -336,6 +340,8 @@ def check_args(args: Args):
     if args.num_min_critics is not None and not 1 <= args.num_min_critics <= args.num_critics:
         problems.append(f"--num-min-critics must be between 1 and --num-critics {args.num_critics} "
                         f"(got {args.num_min_critics})")
+    if args.cudagraphs and args.num_min_critics is not None:  # torch.randperm cannot be captured
+        problems.append("--cudagraphs cannot capture --num-min-critics (its random subset); drop one of them")
     if args.buffer_size < 2 * args.num_envs:
         problems.append(f"--buffer-size must hold at least 2 rows per env (got {args.buffer_size})")
     if args.offline_buffer_dir is not None and not args.offline_buffer_dir:
@@ -402,6 +408,9 @@ def choose_device(args: Args, offline) -> tuple:
     """The device, and a note on it for the first line. On a GPU the offline data is copied there when
     it takes at most half the free memory (CORL keeps it there); else batches are copied from the host."""
     if not (args.cuda and torch.cuda.is_available()):
+        if args.cudagraphs:
+            raise UsageError("--cudagraphs needs a GPU, and this run is on the CPU ("
+                             + ("no GPU found" if args.cuda else "--no-cuda") + "); leave --cudagraphs out")
         return torch.device("cpu"), "device: cpu" + (" (no GPU found)" if args.cuda else "")
     device = torch.device("cuda")
     if offline is None:
@@ -410,6 +419,60 @@ def choose_device(args: Args, offline) -> tuple:
         offline.to(device)
         return device, "device: cuda (offline data on the GPU)"
     return device, "device: cuda (offline data in host memory)"
+
+
+def make_update(agent: Agent, optimizer, online_loss, offline_loss, cudagraphs: bool):
+    """update(offline_batch, online_batch) -> logs: one optimizer step on the sum of the parts' losses (a
+    batch None: that part does not train now). With cudagraphs each combination of parts is captured in a
+    CUDA graph at its first call and replayed from then on, the batches copied into the graph's inputs."""
+    def step(offline_batch, online_batch):
+        loss, logs = 0.0, {}
+        if offline_batch is not None:
+            loss_offline, logs_offline = offline_loss(offline_batch)
+            loss = loss + loss_offline
+            logs.update({f"{k}_offline": v for k, v in logs_offline.items()})
+        if online_batch is not None:
+            loss_online, logs_online = online_loss(online_batch)
+            loss = loss + loss_online
+            logs.update(logs_online)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        agent.soft_update()  # here every update trains a critic, offline or online
+        return logs
+
+    graphs = {}  # (offline part?, online part?) -> (graph, its input batches, its output logs)
+
+    def replay(*batches):
+        key = tuple(batch is not None for batch in batches)
+        if key not in graphs:
+            graphs[key] = capture(step, agent, optimizer, batches)
+        graph, inputs, logs = graphs[key]
+        for static, batch in zip(inputs, batches):
+            for to, source in zip(tree_leaves(static), tree_leaves(batch)):
+                to.copy_(source)
+        graph.replay()
+        return logs
+    return replay if cudagraphs else step
+
+
+def capture(step, agent: Agent, optimizer, batches):
+    """step(*batches) captured in a CUDA graph, as torch's documentation does it: warm-up calls on a side
+    stream (whose updates are undone here, so that no step is taken twice), then the capture."""
+    inputs = [None if batch is None else tree_map(torch.clone, batch) for batch in batches]
+    saved = copy.deepcopy((agent.state_dict(), optimizer.state_dict()))
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        for _ in range(3):
+            step(*inputs)
+    torch.cuda.current_stream().wait_stream(stream)
+    agent.load_state_dict(saved[0])
+    optimizer.load_state_dict(saved[1])
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        logs = step(*inputs)
+    return graph, inputs, logs
 
 
 def save_checkpoint(run_dir: Path, iteration: int, env_steps: int, agent: Agent, optimizer, rb, buffer_meta):
@@ -529,7 +592,8 @@ def train(args: Args):
             net.obs_std.copy_(obs_std)
     optimizer = torch.optim.Adam([
         {"params": agent.actor.parameters(), "lr": args.policy_lr},
-        {"params": list(agent.qf.parameters()) + [agent.log_alpha], "lr": args.q_lr}], fused=True)
+        {"params": list(agent.qf.parameters()) + [agent.log_alpha], "lr": args.q_lr}],
+        fused=True, capturable=args.cudagraphs)
     # each part's forward pass and losses, as the loop calls them (the Adam step is fused already)
     def online_loss(batch):
         return agent.calc_loss(agent.train_step(batch))
@@ -539,6 +603,7 @@ def train(args: Args):
 
     if args.compile:
         online_loss, offline_loss = torch.compile(online_loss), torch.compile(offline_loss)
+    update = make_update(agent, optimizer, online_loss, offline_loss, args.cudagraphs)
     rb = buffer.ReplayBuffer(args.num_envs, args.buffer_size // args.num_envs, obs_space, act_space, device)
     buffer_meta = buffer.make_meta(args.env_id, obs_space, act_space, f"replay buffer of {run_dir}",
                                    reference_returns=reference_returns)
@@ -581,19 +646,8 @@ def train(args: Args):
                         and rb.size * args.num_envs >= args.learning_starts)
             if offline is not None or rl_train:
                 for _ in range(args.utd_ratio):
-                    loss = 0.0
-                    if offline is not None:
-                        loss_offline, logs_offline = offline_loss(offline.sample(args.batch_size).to(device))
-                        loss = loss + loss_offline
-                        logs.update({f"{k}_offline": v for k, v in logs_offline.items()})
-                    if rl_train:
-                        loss_online, logs_online = online_loss(rb.sample(args.batch_size))
-                        loss = loss + loss_online
-                        logs.update(logs_online)
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
-                    agent.soft_update()  # here every update trains a critic, offline or online
+                    logs.update(update(offline.sample(args.batch_size).to(device) if offline is not None else None,
+                                       rb.sample(args.batch_size) if rl_train else None))
 
             if done % args.log_interval == 0:
                 for key, value in logs.items():

@@ -128,7 +128,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env-id", default="Hopper-v5")
     parser.add_argument("--only", nargs="+", choices=list(GROUPS), default=list(GROUPS))
-    parser.add_argument("--experiments", nargs="+", metavar="NAME", help="only experiments whose names start so")
+    parser.add_argument("--experiments", nargs="+", metavar="NAME", help="only these experiments (the tables' names)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--sac-iterations", type=int, default=100_000, help="online and hybrid SAC")
     parser.add_argument("--rlpd-iterations", type=int, default=100_000,
@@ -147,8 +147,12 @@ def main():
     if buffer.reference_returns(args.env_id, None)[0] is None:
         parser.error(f"--env-id {args.env_id}: no D4RL reference returns known, so no normalized score "
                      f"(known: {', '.join(buffer.D4RL_REFERENCE_RETURNS)})")
-    groups = {g: [e for e in exps if not args.experiments or e.name.startswith(tuple(args.experiments))]
-              for g, exps in plan(args.env_id, args).items() if g in args.only}
+    everything = plan(args.env_id, args)
+    unknown = set(args.experiments or ()) - {e.name for exps in everything.values() for e in exps}
+    if unknown:
+        parser.error(f"--experiments: no experiment named {', '.join(sorted(unknown))}")
+    groups = {g: [e for e in exps if not args.experiments or e.name in args.experiments]
+              for g, exps in everything.items() if g in args.only}
     groups = {g: exps for g, exps in groups.items() if exps}
     if not groups:
         parser.error("no experiment matches --only and --experiments")
