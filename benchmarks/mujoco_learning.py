@@ -78,10 +78,20 @@ def plan(env_id: str, args) -> dict:
     }
 
 
+def load_curves(e: Experiment, seeds: list) -> dict:
+    """learning.load_curves of the seeds that have evaluated at least once (a run may be unfinished)."""
+    started = [seed for seed in seeds if learning.last_iteration(e.run_dir(seed)) > 0]
+    return learning.load_curves(e, started)
+
+
 def summarize(e: Experiment, curves: dict, refs: dict, online_final=None) -> dict:
-    final = [ret[it == e.iterations][0] for it, ret in curves.values()]
+    """A table row; an unfinished run counts with its last evaluation, and the iterations column says so."""
+    final = [ret[-1] for it, ret in curves.values()]
+    reached = sorted({int(it[-1]) for it, ret in curves.values()})
+    iterations = f"{e.iterations:,}" if reached == [e.iterations] else \
+        f"{', '.join(f'{i:,}' for i in reached)} of {e.iterations:,} (unfinished)"
     row = {"experiment": e.name, "dataset": e.dataset.name if e.dataset else "—",
-           "iterations": f"{e.iterations:,}", "seeds": " ".join(map(str, curves)),
+           "iterations": iterations, "seeds": " ".join(map(str, curves)),
            "final return": mean_std(final),
            "final normalized score": mean_std([buffer.normalized_score(r, {"reference_returns": refs}) for r in final])}
     if online_final is not None:
@@ -104,14 +114,17 @@ def report(env_id: str, groups: dict, seeds: list, settings: str, results_dir: P
     parts = [f"# Learning results on {env_id}\n\nMade by `{command_line}`\n",
              f"Settings: {settings}. Seeds: {' '.join(map(str, seeds))}. Datasets: benchmarks/mujoco_datasets.py "
              f"(`python buffer.py info benchmarks/datasets/{env_id}/<kind>` says how each was made).\n",
-             f"Final = the evaluation (10 deterministic episodes) at the last iteration; ± is the standard deviation "
-             f"over seeds (ddof 0). Normalized score = 100 (R - R_random) / (R_expert - R_random), {source}: "
+             f"Final = the evaluation (10 deterministic episodes) at the last iteration (of an unfinished run: its "
+             f"last evaluation, and the iterations column says which); ± is the standard deviation over seeds "
+             f"(ddof 0). Normalized score = 100 (R - R_random) / (R_expert - R_random), {source}: "
              f"R_random = {refs['random']:,.2f}, R_expert = {refs['expert']:,.2f}, for every run.\n"]
     for group, experiments in groups.items():
-        curves = {e.name: learning.load_curves(e, seeds) for e in experiments}
-        online = [e for e in experiments if e.name == "sac"]
-        online_final = (float(np.mean([ret[it == online[0].iterations][0] for it, ret in curves["sac"].values()]))
-                        if online else None)
+        curves = {e.name: load_curves(e, seeds) for e in experiments}
+        experiments = [e for e in experiments if curves[e.name]]  # not started yet: no row, no line
+        if not experiments:
+            continue
+        online_final = float(np.mean([ret[-1] for it, ret in curves["sac"].values()])) if "sac" in curves and \
+            curves["sac"] else None
         rows = [summarize(e, curves[e.name], refs, online_final) for e in experiments]
         png = results_dir / f"learning_{group}.png"
         target = None if online_final is None else (online_final, f"online SAC's final return ({online_final:,.0f})")
@@ -140,6 +153,8 @@ def main():
     parser.add_argument("--results-dir", type=Path, help="default: benchmarks/results/mujoco_<env-id>")
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    parser.add_argument("--report-only", action="store_true",
+                        help="run nothing: write the tables from the evaluations made so far (unfinished runs marked)")
     args = parser.parse_args()
     if min(args.jobs, args.threads, args.sac_iterations, args.rlpd_iterations, args.bc_iterations,
            args.cql_iterations) <= 0:
@@ -158,7 +173,7 @@ def main():
         parser.error("no experiment matches --only and --experiments")
     missing = sorted({rel(e.dataset.path) for exps in groups.values() for e in exps
                       if e.dataset and not any(e.dataset.path.glob("ckpt-*-replay_buffer"))})
-    if missing:
+    if missing and not args.report_only:
         parser.exit(2, f"error: no dataset in {', '.join(missing)}: make it first with python "
                        f"benchmarks/mujoco_datasets.py --env-id {args.env_id} (or choose --only/--experiments)\n")
     settings = (f"online and hybrid SAC {args.sac_iterations:,} iterations, RLPD-style {args.rlpd_iterations:,}, "
@@ -168,7 +183,8 @@ def main():
     print(f"{settings}; seeds {' '.join(map(str, args.seeds))}", flush=True)
     start = time.time()
     try:
-        learning.run_all(groups, args.seeds, args.jobs, args.threads)
+        if not args.report_only:
+            learning.run_all(groups, args.seeds, args.jobs, args.threads)
     except learning.RunFailed as e:
         sys.exit(str(e))
     results_dir = args.results_dir or BENCH / "results" / f"mujoco_{args.env_id}"

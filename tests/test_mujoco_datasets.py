@@ -75,3 +75,11 @@ def test_mujoco_learning_runs_every_group_and_writes_tables_with_published_point
     runs = tmp_path / "runs" / "mujoco" / "Hopper-v5"
     assert learning.last_iteration(runs / "online_hybrid" / "sac-expert" / "seed1") == 8
     assert learning.last_iteration(runs / "offline_to_online" / "cql-medium-replay-then-online" / "seed1") == 8
+    # --report-only runs nothing: an unfinished run counts with its last evaluation, marked so
+    evals = runs / "online_hybrid" / "sac-expert" / "seed1" / "eval.jsonl"
+    evals.write_text(evals.read_text().splitlines()[0] + "\n")
+    monkeypatch.setattr(sys, "argv", ["mujoco_learning.py", *flags, "--report-only"])
+    mujoco_learning.main()
+    row = next(line for line in (results / "learning.md").read_text().splitlines() if line.startswith("| sac-expert |"))
+    assert "| 2 of 8 (unfinished) |" in row
+    assert learning.last_iteration(runs / "online_hybrid" / "sac-expert" / "seed1") == 2
