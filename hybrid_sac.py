@@ -458,17 +458,25 @@ def make_update(agent: Agent, optimizer, online_loss, offline_loss, cudagraphs: 
 
 def capture(step, agent: Agent, optimizer, batches):
     """step(*batches) captured in a CUDA graph, as torch's documentation does it: warm-up calls on a side
-    stream (whose updates are undone here, so that no step is taken twice), then the capture."""
+    stream, then the capture. The warm-up's updates are undone in place (graphs captured before hold these
+    tensors' addresses), so that no step is taken twice; Adam's state made by it is zeroed, as Adam makes it."""
+    def live_tensors():
+        return (list(agent.state_dict(keep_vars=True).values())
+                + [t for state in optimizer.state.values() for t in state.values() if torch.is_tensor(t)])
     inputs = [None if batch is None else tree_map(torch.clone, batch) for batch in batches]
-    saved = copy.deepcopy((agent.state_dict(), optimizer.state_dict()))
+    before = {id(t): t.detach().clone() for t in live_tensors()}
     stream = torch.cuda.Stream()
     stream.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(stream):
         for _ in range(3):
             step(*inputs)
     torch.cuda.current_stream().wait_stream(stream)
-    agent.load_state_dict(saved[0])
-    optimizer.load_state_dict(saved[1])
+    with torch.no_grad():
+        for t in live_tensors():
+            if id(t) in before:
+                t.copy_(before[id(t)])
+            else:  # Adam's state, made by the warm-up: zeros, as Adam starts it
+                t.zero_()
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
         logs = step(*inputs)
