@@ -406,6 +406,8 @@ def cleanrl_loop_seconds(iterations: int, learning_starts=256, seed=1) -> float:
         return time.perf_counter() - start
 
 
+THREADS_NOTE = ("## Several trainings at once\n\nThe table of cases (one training alone, 2 and 3 at once, torch's "
+                "threads shared or not) is [threads.md](threads.md), made by `python benchmarks/threads.py`.")
 CLEANRL, COMPILED, WARMUP = "CleanRL sac_continuous_action.py (restated)", "hybrid_sac.py --compile", 300
 LOOPS_NOTE = (
     "Per iteration as above, (time(A2) - time(A1)) / (A2 - A1), on the CPU, Pendulum-v1, each program at its "
@@ -602,6 +604,7 @@ def main():
         if d3rlpy_rows else "Skipped on --device cuda: the d3rlpy comparison is made on the CPU (--device cpu)."
         if cuda else "d3rlpy is not installed (`pip install d3rlpy`; never a requirement of this project): "
                             "no comparison.",
+        THREADS_NOTE,
     ]) + "\n"
     args.results_dir.mkdir(parents=True, exist_ok=True)
     results = args.results_dir / ("speed_cuda.md" if cuda else "speed.md")
