@@ -101,6 +101,10 @@ def main():
         collect(args, "random", out_dir, "--source", "random")
     if {"medium", "medium-replay", "expert"} & set(args.kinds) and not (medium_policy / "policy.pt").exists():
         reached = train_until(sac_dir, args, args.expert_iterations, stop_at_return=medium_return)
+        if reached["return_mean"] < medium_return:  # else medium and expert would be one policy
+            raise SystemExit(f"error: the SAC run in {sac_dir} reached iteration {reached['iteration']:,} "
+                             f"(--expert-iterations) without an evaluation return of {medium_return:.1f} (the "
+                             f"medium return): give more --expert-iterations, or a lower --medium-return")
         # the medium policy and the replay buffer that made it, kept before the run trains on
         medium_policy.mkdir(parents=True, exist_ok=True)
         for name in ("policy.pt", "policy_distribution.pt", "eval.jsonl"):

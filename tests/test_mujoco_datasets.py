@@ -21,6 +21,17 @@ def make(tmp_path):
         capture_output=True, text=True, timeout=600, cwd=tmp_path)
 
 
+def test_a_run_that_never_reaches_the_medium_return_is_an_error_not_a_medium_dataset(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "mujoco_datasets.py"), "--env-id", "Hopper-v5", "--rows", "60",
+         "--kinds", "medium", "--expert-iterations", "20", "--chunk-iterations", "20", "--medium-return", "1e9",
+         "--datasets-dir", str(tmp_path), "--sac-flags", "--hidden-dim 16 --batch-size 16 --eval-episodes 1"],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert result.returncode == 1 and result.stderr.strip().splitlines()[-1].startswith("error: the SAC run in ")
+    assert "without an evaluation return of 1000000000.0" in result.stderr
+    assert not (tmp_path / "Hopper-v5" / "medium").exists() and not (tmp_path / "Hopper-v5" / "medium-policy").exists()
+
+
 def test_every_kind_is_made_once(tmp_path):
     result = make(tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
