@@ -119,6 +119,12 @@ def main():
     if "expert" in args.kinds and not made("expert"):
         reached = train_until(sac_dir, args, args.expert_iterations)
         print(f"expert: iteration {reached['iteration']:,}, evaluation return {reached['return_mean']:.1f}")
+        if reached["return_mean"] <= medium_return:  # SAC on Hopper can fall back below medium for a while
+            medium = last_evaluation(medium_policy)
+            raise SystemExit(f"error: the SAC run at iteration {reached['iteration']:,} evaluates at "
+                             f"{reached['return_mean']:.1f}, not above the medium return {medium_return:.1f} (the "
+                             f"medium policy, iteration {medium['iteration']:,}: {medium['return_mean']:.1f}); give "
+                             f"more --expert-iterations")
         collect(args, "expert", out_dir, "--source", "policy", "--policy", sac_dir / "policy_distribution.pt")
     for kind in args.kinds:
         print(f"\n{kind}:", flush=True)

@@ -32,6 +32,21 @@ def test_a_run_that_never_reaches_the_medium_return_is_an_error_not_a_medium_dat
     assert not (tmp_path / "Hopper-v5" / "medium").exists() and not (tmp_path / "Hopper-v5" / "medium-policy").exists()
 
 
+def test_an_expert_not_above_the_medium_return_is_an_error_not_an_expert_dataset(tmp_path):
+    """The medium policy made first (at iteration 20); then an "expert" at that same iteration, below a medium
+    return that it cannot reach."""
+    def make(*flags):
+        return subprocess.run(
+            [sys.executable, str(ROOT / "benchmarks" / "mujoco_datasets.py"), "--env-id", "Hopper-v5", "--rows", "60",
+             "--expert-iterations", "20", "--chunk-iterations", "20", "--datasets-dir", str(tmp_path), *flags,
+             "--sac-flags", "--hidden-dim 16 --batch-size 16 --eval-episodes 1"],
+            capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert make("--kinds", "medium-replay", "--medium-return=-1e9").returncode == 0
+    result = make("--kinds", "expert", "--medium-return", "1e9")
+    assert result.returncode == 1 and "not above the medium return 1000000000.0" in result.stderr.splitlines()[-1]
+    assert not (tmp_path / "Hopper-v5" / "expert").exists()
+
+
 def test_every_kind_is_made_once(tmp_path):
     result = make(tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
