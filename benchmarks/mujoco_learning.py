@@ -123,8 +123,9 @@ def report(env_id: str, groups: dict, seeds: list, settings: str, results_dir: P
         experiments = [e for e in experiments if curves[e.name]]  # not started yet: no row, no line
         if not experiments:
             continue
-        online_final = float(np.mean([ret[-1] for it, ret in curves["sac"].values()])) if "sac" in curves and \
-            curves["sac"] else None
+        # online SAC's final return (mean over seeds), the mark the other runs of its group are read against
+        online_final = (float(np.mean([ret[-1] for it, ret in curves["sac"].values()]))
+                        if any(e.name == "sac" for e in experiments) else None)
         rows = [summarize(e, curves[e.name], refs, online_final) for e in experiments]
         png = results_dir / f"learning_{group}.png"
         target = None if online_final is None else (online_final, f"online SAC's final return ({online_final:,.0f})")

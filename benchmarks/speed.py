@@ -337,10 +337,18 @@ def cleanrl_loop_seconds(iterations: int, learning_starts=256, seed=1) -> float:
     SummaryWriter (in a temporary directory). Left out: the SPS print, and replacing next_obs by
     final_observation on a truncation (gymnasium 1.x has no such key; once in 200 steps)."""
     gamma, tau, batch_size, policy_frequency = 0.99, 0.005, 256, 2
+
+    def optimize(optimizer, loss):  # CleanRL's zero_grad, backward, step of each of its optimizers
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         writer = SummaryWriter(tmp)
-        random.seed(seed), np.random.seed(seed), torch.manual_seed(seed)
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
         envs = gym.vector.SyncVectorEnv([lambda: gym.wrappers.RecordEpisodeStatistics(gym.make("Pendulum-v1"))])
         space = envs.single_action_space
         space.seed(seed)
@@ -379,17 +387,17 @@ def cleanrl_loop_seconds(iterations: int, learning_starts=256, seed=1) -> float:
             qf2_values = qf2(torch.cat([b_obs, b_actions], 1)).view(-1)
             qf1_loss, qf2_loss = F.mse_loss(qf1_values, next_q), F.mse_loss(qf2_values, next_q)
             qf_loss = qf1_loss + qf2_loss
-            q_optimizer.zero_grad(), qf_loss.backward(), q_optimizer.step()
+            optimize(q_optimizer, qf_loss)
             if global_step % policy_frequency == 0:  # delayed: then policy_frequency updates at once
                 for _ in range(policy_frequency):
                     pi, log_pi, _ = actor.get_action(b_obs)
                     pi_in = torch.cat([b_obs, pi], 1)  # through the critics' whole graph: nothing detached
                     actor_loss = (alpha * log_pi - torch.min(qf1(pi_in), qf2(pi_in))).mean()
-                    actor_optimizer.zero_grad(), actor_loss.backward(), actor_optimizer.step()
+                    optimize(actor_optimizer, actor_loss)
                     with torch.no_grad():  # a fresh log-prob for the entropy coefficient's loss
                         _, log_pi, _ = actor.get_action(b_obs)
                     alpha_loss = (-log_alpha.exp() * (log_pi + target_entropy)).mean()
-                    a_optimizer.zero_grad(), alpha_loss.backward(), a_optimizer.step()
+                    optimize(a_optimizer, alpha_loss)
                     alpha = log_alpha.exp().item()
             for param, target_param in zip([*qf1.parameters(), *qf2.parameters()],
                                            [*qf1_target.parameters(), *qf2_target.parameters()]):
