@@ -13,7 +13,8 @@ The kinds, made as D4RL made them (Fu et al. 2020, "D4RL: Datasets for Deep Data
                    policy's distribution (collect.py --policy .../policy_distribution.pt), not its mean
     medium-replay  that SAC run's own replay buffer when it stopped: every step it took until then
                    (ALF's --save-buffer flow)
-    expert         --rows rows of the same SAC run trained on to --expert-iterations, actions sampled
+    expert         --rows rows of the same SAC run trained on to --expert-iterations, from its policy at the
+                   best evaluation after the medium one (SAC on Hopper falls back for stretches), actions sampled
     medium-expert  not a file: give the medium and expert directories together,
                    `--offline-buffer-dir benchmarks/datasets/<env>/medium benchmarks/datasets/<env>/expert`
 
@@ -45,15 +46,28 @@ def run(*command):
 
 
 def last_evaluation(run_dir: Path):
-    lines = (run_dir / "eval.jsonl").read_text().splitlines() if (run_dir / "eval.jsonl").exists() else []
+    lines = (run_dir / "eval.jsonl").read_text().splitlines() if (run_dir / "eval.jsonl").is_file() else []
     return json.loads(lines[-1]) if lines else None
 
 
-def train_until(run_dir: Path, args, iterations: int, stop_at_return: float = float("inf")) -> dict:
+def keep_policy(run_dir: Path, policy_dir: Path):
+    """Copy the run's policy and its evaluations, so that policy_dir's last evaluation is the policy's."""
+    policy_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("policy.pt", "policy_distribution.pt", "eval.jsonl"):
+        shutil.copy(run_dir / name, policy_dir / name)
+
+
+def train_until(run_dir: Path, args, iterations: int, stop_at_return: float = float("inf"),
+                best_dir: Path | None = None, best_after: int = 0) -> dict:
     """Train the SAC run in chunks (a checkpoint and an evaluation at the end of each) until it has done
-    `iterations` iterations or its evaluation return reaches stop_at_return; its last evaluation."""
+    `iterations` iterations or its evaluation return reaches stop_at_return; its last evaluation. With
+    best_dir, the policy of the best evaluation after iteration best_after is kept there."""
     while True:
         last = last_evaluation(run_dir)
+        best = last_evaluation(best_dir) if best_dir else None
+        if best_dir and last and last["iteration"] > best_after and (
+                best is None or last["return_mean"] > best["return_mean"]):
+            keep_policy(run_dir, best_dir)
         if last is not None and (last["iteration"] >= iterations or last["return_mean"] >= stop_at_return):
             return last
         done = last["iteration"] if last else 0
@@ -86,7 +100,7 @@ def main():
     parser.add_argument("--datasets-dir", type=Path, default=ROOT / "benchmarks" / "datasets")
     args = parser.parse_args()
     out_dir, sac_dir = args.datasets_dir / args.env_id, args.datasets_dir / args.env_id / "sac"
-    medium_policy = out_dir / "medium-policy"
+    medium_policy, expert_policy = out_dir / "medium-policy", out_dir / "expert-policy"
     medium_return = args.medium_return
     if medium_return is None:
         refs, reason = buffer.reference_returns(args.env_id, None)
@@ -105,10 +119,7 @@ def main():
             raise SystemExit(f"error: the SAC run in {sac_dir} reached iteration {reached['iteration']:,} "
                              f"(--expert-iterations) without an evaluation return of {medium_return:.1f} (the "
                              f"medium return): give more --expert-iterations, or a lower --medium-return")
-        # the medium policy and the replay buffer that made it, kept before the run trains on
-        medium_policy.mkdir(parents=True, exist_ok=True)
-        for name in ("policy.pt", "policy_distribution.pt", "eval.jsonl"):
-            shutil.copy(sac_dir / name, medium_policy / name)
+        keep_policy(sac_dir, medium_policy)  # and the replay buffer that made it, before the run trains on
         replay = buffer.find_buffer_file(sac_dir)
         (out_dir / "medium-replay").mkdir(exist_ok=True)
         shutil.copy(replay, out_dir / "medium-replay" / replay.name)
@@ -117,15 +128,17 @@ def main():
     if "medium" in args.kinds and not made("medium"):
         collect(args, "medium", out_dir, "--source", "policy", "--policy", medium_policy / "policy_distribution.pt")
     if "expert" in args.kinds and not made("expert"):
-        reached = train_until(sac_dir, args, args.expert_iterations)
-        print(f"expert: iteration {reached['iteration']:,}, evaluation return {reached['return_mean']:.1f}")
-        if reached["return_mean"] <= medium_return:  # SAC on Hopper can fall back below medium for a while
-            medium = last_evaluation(medium_policy)
-            raise SystemExit(f"error: the SAC run at iteration {reached['iteration']:,} evaluates at "
-                             f"{reached['return_mean']:.1f}, not above the medium return {medium_return:.1f} (the "
-                             f"medium policy, iteration {medium['iteration']:,}: {medium['return_mean']:.1f}); give "
-                             f"more --expert-iterations")
-        collect(args, "expert", out_dir, "--source", "policy", "--policy", sac_dir / "policy_distribution.pt")
+        medium = last_evaluation(medium_policy)
+        train_until(sac_dir, args, args.expert_iterations, best_dir=expert_policy, best_after=medium["iteration"])
+        best = last_evaluation(expert_policy)
+        if best is None or best["return_mean"] <= medium_return:
+            found = f"at iteration {best['iteration']:,} is {best['return_mean']:.1f}" if best else "does not exist"
+            raise SystemExit(f"error: the SAC run's best evaluation after the medium policy's {found}: not above "
+                             f"the medium return {medium_return:.1f} (the medium policy, iteration "
+                             f"{medium['iteration']:,}: {medium['return_mean']:.1f}); give more --expert-iterations")
+        print(f"expert: iteration {best['iteration']:,}, evaluation return {best['return_mean']:.1f} (the best "
+              f"evaluation after the medium policy's)", flush=True)
+        collect(args, "expert", out_dir, "--source", "policy", "--policy", expert_policy / "policy_distribution.pt")
     for kind in args.kinds:
         print(f"\n{kind}:", flush=True)
         buffer.main(["info", str(out_dir / kind)])

@@ -1,5 +1,6 @@
 """benchmarks/mujoco_datasets.py at a tiny scale: every kind is made, from one SAC run trained in chunks,
 with actions sampled from the policy; a second invocation makes nothing again."""
+import json
 import subprocess
 import sys
 
@@ -15,7 +16,7 @@ pytest.importorskip("mujoco")
 def make(tmp_path):
     return subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "mujoco_datasets.py"), "--env-id", "Hopper-v5", "--rows", "60",
-         "--expert-iterations", "40", "--chunk-iterations", "20", "--medium-return=-1e9", "--num-envs", "2",
+         "--expert-iterations", "80", "--chunk-iterations", "20", "--medium-return=-1e9", "--num-envs", "2",
          "--reference-episodes", "1", "--datasets-dir", str(tmp_path),
          "--sac-flags", "--hidden-dim 16 --batch-size 16 --learning-starts 10 --eval-episodes 1"],
         capture_output=True, text=True, timeout=600, cwd=tmp_path)
@@ -33,17 +34,22 @@ def test_a_run_that_never_reaches_the_medium_return_is_an_error_not_a_medium_dat
 
 
 def test_an_expert_not_above_the_medium_return_is_an_error_not_an_expert_dataset(tmp_path):
-    """The medium policy made first (at iteration 20); then an "expert" at that same iteration, below a medium
-    return that it cannot reach."""
+    """The medium policy made first (at iteration 20); then no evaluation after it, and then one (at 40) below a
+    medium return that it cannot reach."""
     def make(*flags):
         return subprocess.run(
             [sys.executable, str(ROOT / "benchmarks" / "mujoco_datasets.py"), "--env-id", "Hopper-v5", "--rows", "60",
-             "--expert-iterations", "20", "--chunk-iterations", "20", "--datasets-dir", str(tmp_path), *flags,
+             "--chunk-iterations", "20", "--datasets-dir", str(tmp_path), *flags,
              "--sac-flags", "--hidden-dim 16 --batch-size 16 --eval-episodes 1"],
             capture_output=True, text=True, timeout=600, cwd=tmp_path)
-    assert make("--kinds", "medium-replay", "--medium-return=-1e9").returncode == 0
-    result = make("--kinds", "expert", "--medium-return", "1e9")
-    assert result.returncode == 1 and "not above the medium return 1000000000.0" in result.stderr.splitlines()[-1]
+    assert make("--kinds", "medium-replay", "--medium-return=-1e9", "--expert-iterations", "20").returncode == 0
+    none_after = make("--kinds", "expert", "--medium-return", "1e9", "--expert-iterations", "20")
+    assert none_after.returncode == 1 and none_after.stderr.splitlines()[-1].startswith(
+        "error: the SAC run's best evaluation after the medium policy's does not exist: not above the medium return "
+        "1000000000.0 (the medium policy, iteration 20: ")
+    below = make("--kinds", "expert", "--medium-return", "1e9", "--expert-iterations", "40")
+    assert below.returncode == 1 and below.stderr.splitlines()[-1].startswith(
+        "error: the SAC run's best evaluation after the medium policy's at iteration 40 is ")
     assert not (tmp_path / "Hopper-v5" / "expert").exists()
 
 
@@ -55,13 +61,16 @@ def test_every_kind_is_made_once(tmp_path):
             ("random", "medium", "medium-replay", "expert")}
     assert meta["random"]["source"] == "random" and meta["random"]["counts"]["rows"] == 60
     assert meta["medium"]["policy"] == str(data / "medium-policy" / "policy_distribution.pt")
-    assert meta["expert"]["policy"] == str(data / "sac" / "policy_distribution.pt")
+    assert meta["expert"]["policy"] == str(data / "expert-policy" / "policy_distribution.pt")
+    evaluations = [json.loads(line) for line in (data / "sac" / "eval.jsonl").read_text().splitlines()]
+    best = max(evaluations[1:], key=lambda e: e["return_mean"])  # after the medium policy's (the first)
+    assert json.loads((data / "expert-policy" / "eval.jsonl").read_text().splitlines()[-1]) == best
     assert meta["medium-replay"]["source"].startswith("replay buffer of")
     assert meta["medium-replay"]["counts"]["rows"] == 20  # the run stopped after its first chunk
     for kind in meta:  # D4RL's reference returns, so that scores read beside published ones
         assert meta[kind]["reference_returns"] == buffer.D4RL_REFERENCE_RETURNS["Hopper"]
     # the expert trained on to the end
-    assert torch.load(data / "sac" / "train" / "algorithm" / "ckpt-40", weights_only=True)["iteration"] == 40
+    assert torch.load(data / "sac" / "train" / "algorithm" / "ckpt-80", weights_only=True)["iteration"] == 80
     again = make(tmp_path)
     assert again.returncode == 0 and "hybrid_sac.py" not in again.stdout and "collect.py" not in again.stdout
 
