@@ -260,15 +260,16 @@ def matmul_throughput(budget: Budget, device="cpu") -> list:
     return rows
 
 
-def training_loop_seconds(iterations: int, device="cpu", compile=False) -> float:
+def training_loop_seconds(iterations: int, device="cpu", compile=False, layer_norm=True) -> float:
     """Wall time of hybrid_sac.train() online for this many iterations (progress bar silenced), on the GPU
     (--cuda) for device cuda, else on the CPU (--no-cuda, even on a machine with a GPU); compile: its
-    --compile. With this process's torch thread count (--torch-threads), as every other measurement here:
+    --compile; layer_norm: its --critic-layer-norm. With this process's torch thread count (--torch-threads), as every other measurement here:
     train()'s own default shares the cores among the trainings running on the machine."""
     with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stderr(io.StringIO()):
         args = hybrid_sac.Args(num_iterations=iterations, learning_starts=256, eval_interval=10**9, eval_episodes=1,
                                checkpoint_interval=10**9, run_dir=tmp, cuda=torch.device(device).type == "cuda",
-                               torch_threads=torch.get_num_threads(), compile=compile)
+                               torch_threads=torch.get_num_threads(), compile=compile,
+                               critic_layer_norm=layer_norm)
         start = time.perf_counter()
         hybrid_sac.train(args)
         return time.perf_counter() - start
@@ -417,6 +418,7 @@ def cleanrl_loop_seconds(iterations: int, learning_starts=256, seed=1) -> float:
 THREADS_NOTE = ("## Several trainings at once\n\nThe table of cases (one training alone, 2 and 3 at once, torch's "
                 "threads shared or not) is [threads.md](threads.md), made by `python benchmarks/threads.py`.")
 CLEANRL, COMPILED, WARMUP = "CleanRL sac_continuous_action.py (restated)", "hybrid_sac.py --compile", 300
+NO_LAYER_NORM = "hybrid_sac.py --no-critic-layer-norm (CleanRL's critics)"
 LOOPS_NOTE = (
     "Per iteration as above, (time(A2) - time(A1)) / (A2 - A1), on the CPU, Pendulum-v1, each program at its "
     "defaults but learning_starts (256 for both: CleanRL's default is 5,000, ours 500) and with the same torch "
@@ -431,7 +433,9 @@ LOOPS_NOTE = (
     " LayerNorm in the critics (its default), the critic ensemble evaluated as one batched matmul per layer, the "
     "actor loss through the critics with their weights detached, the entropy-coefficient loss reusing the actor's "
     "log-prob, the policy updated once every step (not 2 every 2nd), the three losses summed into one backward and "
-    "one fused Adam step, a replay buffer of torch tensors. --compile: its compile time is paid in both the A1 and "
+    "one fused Adam step, a replay buffer of torch tensors. --no-critic-layer-norm: the same without LayerNorm, the "
+    "critics CleanRL's are (a like-for-like reading of the update's cost; the default keeps LayerNorm, which keeps "
+    "SAC from falling apart on Pendulum, see the README). --compile: its compile time is paid in both the A1 and "
     "the A2 run and largely cancels (the first, uncounted run fills the compile caches, so the two pay alike).")
 
 
@@ -516,7 +520,7 @@ def main():
     # (one pair each, not a median of repeats: a full-budget pair takes half a minute or more per program)
     loops = {"hybrid_sac.py": partial(training_loop_seconds, device=device)}
     if not cuda:
-        loops = {CLEANRL: cleanrl_loop_seconds, **loops}
+        loops = {CLEANRL: cleanrl_loop_seconds, **loops, NO_LAYER_NORM: partial(training_loop_seconds, layer_norm=False)}
         if not args.no_compile:
             loops[COMPILED] = partial(training_loop_seconds, compile=True)
     print(f"{', '.join(loops)}: {a1} and {a2} iterations each, alternating ...", flush=True)
@@ -539,7 +543,7 @@ def main():
     # between measurements minutes apart, and the fraction below compares the loop with the nearer one
     sac_update_seconds = seconds_per_call(UPDATES[0].make(device=device), budget, device=device)
 
-    loop_rows = []  # on the CPU: CleanRL's (restated), ours, ours --compile
+    loop_rows = []  # on the CPU: CleanRL's (restated), ours, ours without LayerNorm, ours --compile
     if not cuda:
         per = {name: (t[1] - t[0]) / (a2 - a1) for name, t in loop_seconds.items()}
         loop_rows = [[name, f"{t[0]:.1f}, {t[1]:.1f}", f"{per[name] * 1e3:.2f}", f"{1 / per[name]:,.0f}",

@@ -182,7 +182,8 @@ def test_speed_measures_every_update_and_the_loop_and_writes_speed_md(tmp_path):
     assert "## hybrid_sac.py's loop against CleanRL's sac_continuous_action.py (restated)" in text
     # CleanRL's row (its own ratio 1.00) and ours, each ending in CleanRL's time / its own
     assert re.search(rf"^\| {re.escape(speed.CLEANRL)} \|.* \| 1\.00 \|$", text, re.M)
-    assert re.search(r"^\| hybrid_sac\.py \| [\d.]+, [\d.]+ \|.* \| -?\d+\.\d\d \|$", text, re.M)
+    for ours in ("hybrid_sac.py", speed.NO_LAYER_NORM):
+        assert re.search(rf"^\| {re.escape(ours)} \| [\d.]+, [\d.]+ \|.* \| -?\d+\.\d\d \|$", text, re.M)
     assert not (tmp_path / "speed_cuda.md").exists()
     assert result.stdout.splitlines()[-1] == f"wrote {tmp_path / 'speed.md'}"
 
