@@ -50,8 +50,12 @@ class Batch(NamedTuple):
     discount: torch.Tensor  # [B], 0 where the episode terminated at next_observation
 
     def to(self, device) -> "Batch":
-        """The batch on a device (itself where it is there already)."""
-        return Batch(*(tree_map(lambda x: x.to(device, non_blocking=True), field) for field in self))
+        """The batch on a device (itself where it is there already). From host memory to a GPU through
+        pinned memory, so that the copy does not wait for the GPU's queue (DataLoader's pin_memory)."""
+        def move(x):
+            pinned = torch.device(device).type == "cuda" and x.device.type == "cpu"
+            return (x.pin_memory() if pinned else x).to(device, non_blocking=True)
+        return Batch(*(tree_map(move, field) for field in self))
 
 
 def tree_map(fn, obs):

@@ -94,6 +94,15 @@ GPU_MD=$OUT/$([[ $DEVICE == cuda ]] && echo speed_cuda.md || echo speed.md)
 step collect "$PY" collect.py --env-id "$ENV" --source random --num-steps "$DATA_STEPS" --reference-episodes 2 \
     --output "$TMP/data/ckpt-$DATA_STEPS-replay_buffer"
 
+# a batch sampled in host memory and copied to the GPU through pinned memory (offline data too big for the
+# GPU; the runs below keep theirs on the GPU) arrives unchanged
+step host_batch "$PY" -c "import buffer, torch
+offline = buffer.load_offline_buffer(['$TMP/data'])
+batch = offline.sample(256)
+moved = batch.to('$DEVICE')
+assert all(torch.equal(a.cpu(), b) for a, b in zip(moved, batch)), 'the batch changed on its way'
+print('a host batch on', moved.action.device, 'equal to the host one')"
+
 # 3. hybrid_sac.py online and hybrid, on the GPU (--cuda; SMOKE: the CPU, as the run's first line says) and the CPU
 for mode in online hybrid; do
     for where in cudagraphs cuda cpu; do
