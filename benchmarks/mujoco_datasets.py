@@ -13,8 +13,11 @@ The kinds, made as D4RL made them (Fu et al. 2020, "D4RL: Datasets for Deep Data
                    policy's distribution (collect.py --policy .../policy_distribution.pt), not its mean
     medium-replay  that SAC run's own replay buffer when it stopped: every step it took until then
                    (ALF's --save-buffer flow)
-    expert         --rows rows of the same SAC run trained on to --expert-iterations, from its policy at the
-                   best evaluation after the medium one (SAC on Hopper falls back for stretches), actions sampled
+    expert         --rows rows of the same SAC run trained on until its evaluation return first reaches two
+                   thirds of the expert's (--expert-return; D4RL's expert trained to the end, ours stops there
+                   for the CPU time), actions sampled; the policy of the run's best evaluation after the medium
+                   one is kept (SAC on Hopper falls back for stretches), so a lower --expert-return given later
+                   can take an earlier policy
     medium-expert  not a file: give the medium and expert directories together,
                    `--offline-buffer-dir benchmarks/datasets/<env>/medium benchmarks/datasets/<env>/expert`
 
@@ -61,15 +64,19 @@ def train_until(run_dir: Path, args, iterations: int, stop_at_return: float = fl
                 best_dir: Path | None = None, best_after: int = 0) -> dict:
     """Train the SAC run in chunks (a checkpoint and an evaluation at the end of each) until it has done
     `iterations` iterations or its evaluation return reaches stop_at_return; its last evaluation. With
-    best_dir, the policy of the best evaluation after iteration best_after is kept there."""
+    best_dir, the policy of the best evaluation after iteration best_after is kept there, and the run stops
+    when that one reaches stop_at_return; returns it (None if there is none)."""
     while True:
         last = last_evaluation(run_dir)
         best = last_evaluation(best_dir) if best_dir else None
         if best_dir and last and last["iteration"] > best_after and (
                 best is None or last["return_mean"] > best["return_mean"]):
             keep_policy(run_dir, best_dir)
-        if last is not None and (last["iteration"] >= iterations or last["return_mean"] >= stop_at_return):
-            return last
+            best = last
+        reached = best if best_dir else last
+        if last is not None and (last["iteration"] >= iterations
+                                 or (reached is not None and reached["return_mean"] >= stop_at_return)):
+            return reached
         done = last["iteration"] if last else 0
         target = min(iterations, done + args.chunk_iterations)
         # a checkpoint without an evaluation yet: stopped (Ctrl-C) within its first chunk, continued too
@@ -93,6 +100,7 @@ def main():
     parser.add_argument("--expert-iterations", type=int, default=1_000_000, help="the SAC run's length")
     parser.add_argument("--chunk-iterations", type=int, default=10_000, help="evaluate and checkpoint this often")
     parser.add_argument("--medium-return", type=float, help="default: a third of D4RL's expert reference return")
+    parser.add_argument("--expert-return", type=float, help="default: two thirds of D4RL's expert reference return")
     parser.add_argument("--sac-flags", default="", help="more flags for hybrid_sac.py, e.g. '--hidden-dim 64'")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--num-envs", type=int, default=10, help="collect.py's envs stepped together")
@@ -101,12 +109,15 @@ def main():
     args = parser.parse_args()
     out_dir, sac_dir = args.datasets_dir / args.env_id, args.datasets_dir / args.env_id / "sac"
     medium_policy, expert_policy = out_dir / "medium-policy", out_dir / "expert-policy"
-    medium_return = args.medium_return
-    if medium_return is None:
+    medium_return, expert_return = args.medium_return, args.expert_return
+    if medium_return is None or expert_return is None:
         refs, reason = buffer.reference_returns(args.env_id, None)
         if refs is None:
-            raise SystemExit(f"error: --medium-return is needed: {reason}")
-        medium_return = refs["expert"] / 3
+            raise SystemExit(f"error: --medium-return and --expert-return are needed: {reason}")
+        medium_return = refs["expert"] / 3 if medium_return is None else medium_return
+        expert_return = refs["expert"] * 2 / 3 if expert_return is None else expert_return
+    if expert_return <= medium_return:
+        raise SystemExit(f"error: --expert-return {expert_return:g} must be above the medium return {medium_return:g}")
 
     def made(kind):
         return (out_dir / kind).is_dir() and any((out_dir / kind).glob("ckpt-*-replay_buffer"))
@@ -129,15 +140,16 @@ def main():
         collect(args, "medium", out_dir, "--source", "policy", "--policy", medium_policy / "policy_distribution.pt")
     if "expert" in args.kinds and not made("expert"):
         medium = last_evaluation(medium_policy)
-        train_until(sac_dir, args, args.expert_iterations, best_dir=expert_policy, best_after=medium["iteration"])
-        best = last_evaluation(expert_policy)
-        if best is None or best["return_mean"] <= medium_return:
+        best = train_until(sac_dir, args, args.expert_iterations, stop_at_return=expert_return,
+                           best_dir=expert_policy, best_after=medium["iteration"])
+        if best is None or best["return_mean"] < expert_return:
             found = f"at iteration {best['iteration']:,} is {best['return_mean']:.1f}" if best else "does not exist"
-            raise SystemExit(f"error: the SAC run's best evaluation after the medium policy's {found}: not above "
-                             f"the medium return {medium_return:.1f} (the medium policy, iteration "
-                             f"{medium['iteration']:,}: {medium['return_mean']:.1f}); give more --expert-iterations")
-        print(f"expert: iteration {best['iteration']:,}, evaluation return {best['return_mean']:.1f} (the best "
-              f"evaluation after the medium policy's)", flush=True)
+            raise SystemExit(f"error: the SAC run's best evaluation after the medium policy's {found}, below the "
+                             f"expert return {expert_return:.1f} (the medium policy, iteration "
+                             f"{medium['iteration']:,}: {medium['return_mean']:.1f}); give more --expert-iterations, "
+                             f"or a lower --expert-return")
+        print(f"expert: iteration {best['iteration']:,}, evaluation return {best['return_mean']:.1f} (target "
+              f"{expert_return:.1f})", flush=True)
         collect(args, "expert", out_dir, "--source", "policy", "--policy", expert_policy / "policy_distribution.pt")
     for kind in args.kinds:
         print(f"\n{kind}:", flush=True)

@@ -13,11 +13,12 @@ from conftest import ROOT
 pytest.importorskip("mujoco")
 
 
-def make(tmp_path):
+def make(tmp_path, expert_return):
     return subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "mujoco_datasets.py"), "--env-id", "Hopper-v5", "--rows", "60",
-         "--expert-iterations", "80", "--chunk-iterations", "20", "--medium-return=-1e9", "--num-envs", "2",
-         "--reference-episodes", "1", "--datasets-dir", str(tmp_path),
+         "--expert-iterations", "80", "--chunk-iterations", "20", "--medium-return=-1e9",
+         f"--expert-return={expert_return}", "--num-envs", "2", "--reference-episodes", "1",
+         "--datasets-dir", str(tmp_path),
          "--sac-flags", "--hidden-dim 16 --batch-size 16 --learning-starts 10 --eval-episodes 1"],
         capture_output=True, text=True, timeout=600, cwd=tmp_path)
 
@@ -26,6 +27,7 @@ def test_a_run_that_never_reaches_the_medium_return_is_an_error_not_a_medium_dat
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "mujoco_datasets.py"), "--env-id", "Hopper-v5", "--rows", "60",
          "--kinds", "medium", "--expert-iterations", "20", "--chunk-iterations", "20", "--medium-return", "1e9",
+         "--expert-return", "2e9",
          "--datasets-dir", str(tmp_path), "--sac-flags", "--hidden-dim 16 --batch-size 16 --eval-episodes 1"],
         capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert result.returncode == 1 and result.stderr.strip().splitlines()[-1].startswith("error: the SAC run in ")
@@ -33,9 +35,9 @@ def test_a_run_that_never_reaches_the_medium_return_is_an_error_not_a_medium_dat
     assert not (tmp_path / "Hopper-v5" / "medium").exists() and not (tmp_path / "Hopper-v5" / "medium-policy").exists()
 
 
-def test_an_expert_not_above_the_medium_return_is_an_error_not_an_expert_dataset(tmp_path):
-    """The medium policy made first (at iteration 20); then no evaluation after it, and then one (at 40) below a
-    medium return that it cannot reach."""
+def test_an_expert_below_the_expert_return_is_an_error_not_an_expert_dataset(tmp_path):
+    """The medium policy made first (at iteration 20); then no evaluation after it, and then one (at 40) below an
+    expert return that it cannot reach."""
     def make(*flags):
         return subprocess.run(
             [sys.executable, str(ROOT / "benchmarks" / "mujoco_datasets.py"), "--env-id", "Hopper-v5", "--rows", "60",
@@ -43,35 +45,44 @@ def test_an_expert_not_above_the_medium_return_is_an_error_not_an_expert_dataset
              "--sac-flags", "--hidden-dim 16 --batch-size 16 --eval-episodes 1"],
             capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert make("--kinds", "medium-replay", "--medium-return=-1e9", "--expert-iterations", "20").returncode == 0
-    none_after = make("--kinds", "expert", "--medium-return", "1e9", "--expert-iterations", "20")
+    none_after = make("--kinds", "expert", "--medium-return=-1e9", "--expert-iterations", "20")
     assert none_after.returncode == 1 and none_after.stderr.splitlines()[-1].startswith(
-        "error: the SAC run's best evaluation after the medium policy's does not exist: not above the medium return "
-        "1000000000.0 (the medium policy, iteration 20: ")
-    below = make("--kinds", "expert", "--medium-return", "1e9", "--expert-iterations", "40")
+        "error: the SAC run's best evaluation after the medium policy's does not exist, below the expert return "
+        "2156.2 (the medium policy, iteration 20: ")  # two thirds of D4RL's Hopper expert return, 3,234.3
+    below = make("--kinds", "expert", "--medium-return=-1e9", "--expert-return", "1e9", "--expert-iterations", "40")
     assert below.returncode == 1 and below.stderr.splitlines()[-1].startswith(
         "error: the SAC run's best evaluation after the medium policy's at iteration 40 is ")
+    assert "below the expert return 1000000000.0" in below.stderr.splitlines()[-1]
+    assert make("--medium-return", "5", "--expert-return", "5").stderr.strip() == (
+        "error: --expert-return 5 must be above the medium return 5")
     assert not (tmp_path / "Hopper-v5" / "expert").exists()
 
 
-def test_every_kind_is_made_once(tmp_path):
-    result = make(tmp_path)
-    assert result.returncode == 0, result.stderr[-2000:]
+def test_every_kind_is_made_once_and_the_expert_is_the_best_policy_after_the_medium_one(tmp_path):
+    """An expert return the run cannot reach: every kind but expert is made, the run trains to the end
+    (--expert-iterations) keeping its best policy; given that policy's return as --expert-return, the expert is
+    made from it without training again."""
+    unreached = make(tmp_path, 1e9)
+    assert unreached.returncode == 1 and "below the expert return 1000000000.0" in unreached.stderr
     data = tmp_path / "Hopper-v5"
+    assert torch.load(data / "sac" / "train" / "algorithm" / "ckpt-80", weights_only=True)["iteration"] == 80
+    evaluations = [json.loads(line) for line in (data / "sac" / "eval.jsonl").read_text().splitlines()]
+    assert [e["iteration"] for e in evaluations] == [20, 40, 60, 80]
+    best = max(evaluations[1:], key=lambda e: e["return_mean"])  # after the medium policy's (the first)
+    assert json.loads((data / "expert-policy" / "eval.jsonl").read_text().splitlines()[-1]) == best
+    result = make(tmp_path, best["return_mean"])
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "hybrid_sac.py" not in result.stdout and f"expert: iteration {best['iteration']}," in result.stdout
     meta = {kind: buffer.buffer_info([str(data / kind)])["meta"] for kind in
             ("random", "medium", "medium-replay", "expert")}
     assert meta["random"]["source"] == "random" and meta["random"]["counts"]["rows"] == 60
     assert meta["medium"]["policy"] == str(data / "medium-policy" / "policy_distribution.pt")
     assert meta["expert"]["policy"] == str(data / "expert-policy" / "policy_distribution.pt")
-    evaluations = [json.loads(line) for line in (data / "sac" / "eval.jsonl").read_text().splitlines()]
-    best = max(evaluations[1:], key=lambda e: e["return_mean"])  # after the medium policy's (the first)
-    assert json.loads((data / "expert-policy" / "eval.jsonl").read_text().splitlines()[-1]) == best
     assert meta["medium-replay"]["source"].startswith("replay buffer of")
     assert meta["medium-replay"]["counts"]["rows"] == 20  # the run stopped after its first chunk
     for kind in meta:  # D4RL's reference returns, so that scores read beside published ones
         assert meta[kind]["reference_returns"] == buffer.D4RL_REFERENCE_RETURNS["Hopper"]
-    # the expert trained on to the end
-    assert torch.load(data / "sac" / "train" / "algorithm" / "ckpt-80", weights_only=True)["iteration"] == 80
-    again = make(tmp_path)
+    again = make(tmp_path, best["return_mean"])
     assert again.returncode == 0 and "hybrid_sac.py" not in again.stdout and "collect.py" not in again.stdout
 
 
