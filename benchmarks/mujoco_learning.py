@@ -41,8 +41,8 @@ GROUPS = {
     "online_hybrid": "Online SAC against hybrid SAC (ALF's loop: every iteration one env step, one update on an "
                      "online batch and one on an offline batch) with two datasets, and RLPD-style hybrid SAC. "
                      "\"first ≥ online's final at\": the mean over the seeds that get there of the first evaluated "
-                     "iteration whose return reaches the online run's final return (mean over its seeds), and how "
-                     "many seeds do.",
+                     "iteration whose return reaches the online run's final return (mean over its counted seeds), "
+                     "and how many seeds do.",
     "offline": "Pure offline training, no env step: behavior cloning and CQL. Iterations are gradient steps.",
     "offline_to_online": "CQL pre-trained offline on medium-replay, then trained online with it as the offline "
                          "part (dotted line: online training starts).",
@@ -84,12 +84,24 @@ def load_curves(e: Experiment, seeds: list) -> dict:
     return learning.load_curves(e, started)
 
 
-def summarize(e: Experiment, curves: dict, refs: dict, online_final=None) -> dict:
-    """A table row; an unfinished run counts with its last evaluation, and the iterations column says so."""
+def counted(e: Experiment, curves: dict) -> dict:
+    """The seeds a row counts: the finished ones; where none is finished yet, every one at its last evaluation
+    (a mean over runs stopped at different iterations would say nothing)."""
+    finished = {seed: c for seed, c in curves.items() if int(c[0][-1]) == e.iterations}
+    return finished or curves
+
+
+def summarize(e: Experiment, all_curves: dict, refs: dict, online_final=None) -> dict:
+    """A table row of the finished seeds, the unfinished ones named; of unfinished ones at their last evaluation
+    where none is finished, and the iterations column says so."""
+    curves = counted(e, all_curves)
     final = [ret[-1] for it, ret in curves.values()]
     reached = sorted({int(it[-1]) for it, ret in curves.values()})
-    iterations = f"{e.iterations:,}" if reached == [e.iterations] else \
-        f"{', '.join(f'{i:,}' for i in reached)} of {e.iterations:,} (unfinished)"
+    left_out = ", ".join(f"seed {seed} at {int(it[-1]):,}" for seed, (it, ret) in all_curves.items()
+                         if seed not in curves)
+    iterations = (f"{e.iterations:,}" if reached == [e.iterations] else
+                  f"{', '.join(f'{i:,}' for i in reached)} of {e.iterations:,} (unfinished)") + \
+        (f" (unfinished, not counted: {left_out})" if left_out else "")
     row = {"experiment": e.name, "dataset": e.dataset.name if e.dataset else "—",
            "iterations": iterations, "seeds": " ".join(map(str, curves)),
            "final return": mean_std(final),
@@ -114,8 +126,9 @@ def report(env_id: str, groups: dict, seeds: list, settings: str, results_dir: P
     parts = [f"# Learning results on {env_id}\n\nMade by `{command_line}`\n",
              f"Settings: {settings}. Seeds: {' '.join(map(str, seeds))}. Datasets: benchmarks/mujoco_datasets.py "
              f"(`python buffer.py info benchmarks/datasets/{env_id}/<kind>` says how each was made).\n",
-             f"Final = the evaluation (10 deterministic episodes) at the last iteration (of an unfinished run: its "
-             f"last evaluation, and the iterations column says which); ± is the standard deviation over seeds "
+             f"Final = the evaluation (10 deterministic episodes) at the last iteration. A row counts the finished "
+             f"seeds and names the unfinished ones; where none is finished, it counts them at their last evaluation "
+             f"and the iterations column says which; ± is the standard deviation over the counted seeds "
              f"(ddof 0). Normalized score = 100 (R - R_random) / (R_expert - R_random), {source}: "
              f"R_random = {refs['random']:,.2f}, R_expert = {refs['expert']:,.2f}, for every run.\n"]
     for group, experiments in groups.items():
@@ -123,9 +136,10 @@ def report(env_id: str, groups: dict, seeds: list, settings: str, results_dir: P
         experiments = [e for e in experiments if curves[e.name]]  # not started yet: no row, no line
         if not experiments:
             continue
-        # online SAC's final return (mean over seeds), the mark the other runs of its group are read against
-        online_final = (float(np.mean([ret[-1] for it, ret in curves["sac"].values()]))
-                        if any(e.name == "sac" for e in experiments) else None)
+        # online SAC's final return (mean over its counted seeds), the mark the other runs of its group are read against
+        sac = next((e for e in experiments if e.name == "sac"), None)
+        online_final = None if sac is None else float(np.mean([ret[-1] for it, ret in
+                                                               counted(sac, curves["sac"]).values()]))
         rows = [summarize(e, curves[e.name], refs, online_final) for e in experiments]
         png = results_dir / f"learning_{group}.png"
         target = None if online_final is None else (online_final, f"online SAC's final return ({online_final:,.0f})")

@@ -263,8 +263,9 @@ def matmul_throughput(budget: Budget, device="cpu") -> list:
 def training_loop_seconds(iterations: int, device="cpu", compile=False, layer_norm=True) -> float:
     """Wall time of hybrid_sac.train() online for this many iterations (progress bar silenced), on the GPU
     (--cuda) for device cuda, else on the CPU (--no-cuda, even on a machine with a GPU); compile: its
-    --compile; layer_norm: its --critic-layer-norm. With this process's torch thread count (--torch-threads), as every other measurement here:
-    train()'s own default shares the cores among the trainings running on the machine."""
+    --compile; layer_norm: its --critic-layer-norm. With this process's torch thread count (--torch-threads),
+    as every other measurement here: train()'s own default shares the cores among the trainings running on the
+    machine."""
     with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stderr(io.StringIO()):
         args = hybrid_sac.Args(num_iterations=iterations, learning_starts=256, eval_interval=10**9, eval_episodes=1,
                                checkpoint_interval=10**9, run_dir=tmp, cuda=torch.device(device).type == "cuda",
@@ -520,7 +521,8 @@ def main():
     # (one pair each, not a median of repeats: a full-budget pair takes half a minute or more per program)
     loops = {"hybrid_sac.py": partial(training_loop_seconds, device=device)}
     if not cuda:
-        loops = {CLEANRL: cleanrl_loop_seconds, **loops, NO_LAYER_NORM: partial(training_loop_seconds, layer_norm=False)}
+        loops = {CLEANRL: cleanrl_loop_seconds, **loops,
+                 NO_LAYER_NORM: partial(training_loop_seconds, layer_norm=False)}
         if not args.no_compile:
             loops[COMPILED] = partial(training_loop_seconds, compile=True)
     print(f"{', '.join(loops)}: {a1} and {a2} iterations each, alternating ...", flush=True)

@@ -129,3 +129,12 @@ def test_mujoco_learning_runs_every_group_and_writes_tables_with_published_point
     row = next(line for line in (results / "learning.md").read_text().splitlines() if line.startswith("| sac-expert |"))
     assert "| 2 of 8 (unfinished) |" in row
     assert learning.last_iteration(runs / "online_hybrid" / "sac-expert" / "seed1") == 2
+    # beside a finished seed, an unfinished one is named, not averaged in
+    online = runs / "online_hybrid" / "sac"
+    (online / "seed2").mkdir()
+    (online / "seed2" / "eval.jsonl").write_text((online / "seed1" / "eval.jsonl").read_text().splitlines()[0] + "\n")
+    monkeypatch.setattr(sys, "argv", ["mujoco_learning.py", *flags, "--seeds", "1", "2", "--report-only"])
+    mujoco_learning.main()
+    row = next(line for line in (results / "learning.md").read_text().splitlines() if line.startswith("| sac |"))
+    final = json.loads((online / "seed1" / "eval.jsonl").read_text().splitlines()[-1])["return_mean"]
+    assert row.startswith(f"| sac | — | 8 (unfinished, not counted: seed 2 at 2) | 1 | {final:,.1f} ± 0.0 |")
