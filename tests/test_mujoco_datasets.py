@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -138,3 +139,5 @@ def test_mujoco_learning_runs_every_group_and_writes_tables_with_published_point
     row = next(line for line in (results / "learning.md").read_text().splitlines() if line.startswith("| sac |"))
     final = json.loads((online / "seed1" / "eval.jsonl").read_text().splitlines()[-1])["return_mean"]
     assert row.startswith(f"| sac | — | 8 (unfinished, not counted: seed 2 at 2) | 1 | {final:,.1f} ± 0.0 |")
+    returns = [json.loads(line)["return_mean"] for line in (online / "seed1" / "eval.jsonl").read_text().splitlines()]
+    assert f"| {np.mean(returns):,.1f} ± 0.0 |" in row  # the mean of all evaluations
