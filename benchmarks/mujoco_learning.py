@@ -140,14 +140,13 @@ def report(env_id: str, groups: dict, seeds: list, settings: str, results_dir: P
         experiments = [e for e in experiments if curves[e.name]]  # not started yet: no row, no line
         if not experiments:
             continue
+        counted_curves = {e.name: counted(e, curves[e.name]) for e in experiments}
         # online SAC's final return (mean over its counted seeds), the mark the other runs of its group are read against
-        sac = next((e for e in experiments if e.name == "sac"), None)
-        online_final = None if sac is None else float(np.mean([ret[-1] for it, ret in
-                                                               counted(sac, curves["sac"]).values()]))
+        online_final = (float(np.mean([ret[-1] for it, ret in counted_curves["sac"].values()]))
+                        if "sac" in counted_curves else None)
         rows = [summarize(e, curves[e.name], refs, online_final) for e in experiments]
         png = results_dir / f"learning_{group}.png"
         target = None if online_final is None else (online_final, f"online SAC's final return ({online_final:,.0f})")
-        counted_curves = {e.name: counted(e, curves[e.name]) for e in experiments}  # a mean over equal lengths
         learning.plot(experiments, counted_curves, f"{env_id}, {group}", png, target=target,
                       xlabel="iteration (online, hybrid: = env steps; offline: gradient steps)")
         commands = "\n".join(f"    python {shlex.join(e.command('K'))}" for e in experiments)
