@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The wheels that benchmarks/gpu_check.sh needs on the GPU machine beyond its image (which has torch,
-# numpy, tensorboard, tqdm, matplotlib, h5py, huggingface-hub, typer, cloudpickle, absl-py, etils): fetched here into .whl/
-# (git-ignored) for Python 3.12 on x86-64, at requirements.txt's versions. On the GPU machine, with .whl
+# The wheels that benchmarks/gpu_check.sh needs on the GPU machine beyond its image (which has torch, numpy,
+# tensorboard, tqdm, matplotlib, h5py, huggingface-hub, typer, cloudpickle, absl-py, etils): fetched here into
+# .whl/ (git-ignored) for Python 3.12 on x86-64, at requirements.txt's versions. On the GPU machine, with .whl
 # carried:
 #   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
 #       .whl/*.whl && export PYTHONPATH=/tmp/site && benchmarks/gpu_check.sh

@@ -97,7 +97,8 @@ def main():
     parser.add_argument("--env-id", default="HalfCheetah-v5")
     parser.add_argument("--kinds", nargs="+", choices=KINDS, default=KINDS)
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows of random, medium and expert (D4RL: 1M)")
-    parser.add_argument("--expert-iterations", type=int, default=1_000_000, help="the SAC run's length")
+    parser.add_argument("--expert-iterations", type=int, default=1_000_000,
+                        help="the SAC run's most iterations (it stops at the expert return)")
     parser.add_argument("--chunk-iterations", type=int, default=10_000, help="evaluate and checkpoint this often")
     parser.add_argument("--medium-return", type=float, help="default: a third of D4RL's expert reference return")
     parser.add_argument("--expert-return", type=float, help="default: two thirds of D4RL's expert reference return")
