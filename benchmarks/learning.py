@@ -233,40 +233,74 @@ class RunFailed(Exception):
     pass
 
 
-def inputs_sha256(command: list) -> str:
-    """What a run reads: the script it runs, buffer.py (which every script imports) and the buffer file
-    of its --offline-buffer-dir, if any (a dataset made again makes its runs stale)."""
-    paths = [ROOT / command[0], ROOT / "buffer.py"]
-    if "--offline-buffer-dir" in command:
-        paths.append(buffer.find_buffer_file(ROOT / command[command.index("--offline-buffer-dir") + 1]))
+STAMP_FILE = "benchmark_command.json"  # a run's command and the hashes of the code and data it read
+
+
+def file_sha256(*paths) -> str:
     digest = hashlib.sha256()
     for path in paths:
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
-def ensure(command: list, out_dir: Path, finished, label: str, threads: int):
+def code_sha256(command: list) -> str:
+    """The code a run reads: the script it runs and buffer.py, which every script imports."""
+    return file_sha256(ROOT / command[0], ROOT / "buffer.py")
+
+
+def run_inputs(command: list) -> dict:
+    """What a run reads, hashed: its code and its data (the buffer file of its --offline-buffer-dir, if any)."""
+    data = None
+    if "--offline-buffer-dir" in command:
+        data = file_sha256(buffer.find_buffer_file(ROOT / command[command.index("--offline-buffer-dir") + 1]))
+    return {"code_sha256": code_sha256(command), "data_sha256": data}
+
+
+def made_by_older_code(out_dir: Path) -> bool:
+    """Whether the run in out_dir was made, in whole or in part, by other code than the script and buffer.py now."""
+    stamp_path = out_dir / STAMP_FILE
+    if not stamp_path.exists():
+        return False
+    stamp = json.loads(stamp_path.read_text())
+    return stamp.get("code_sha256") != code_sha256(stamp["command"])
+
+
+def older_code_note(experiments: list, seeds: list) -> str:
+    """A line naming the runs of these experiments made by older code (kept by ensure), or "" if none."""
+    older = [f"{e.name} seed {seed}" for e in experiments for seed in seeds if made_by_older_code(e.run_dir(seed))]
+    return (f"Made, in whole or in part, by an older version of the script or buffer.py (kept; --rerun-older-code "
+            f"makes them again): {', '.join(older)}.\n\n" if older else "")
+
+
+def ensure(command: list, out_dir: Path, finished, label: str, threads: int, rerun_older_code: bool = False):
     """Run `python <command>` from the repository root (torch with `threads` threads) unless out_dir
-    already holds a finished run of exactly this command, code and data; a stale or unfinished out_dir
-    is deleted first."""
-    stamp_path = out_dir / "benchmark_command.json"
-    stamp = {"command": command, "inputs_sha256": inputs_sha256(command)}
-    same = stamp_path.exists() and json.loads(stamp_path.read_text()) == stamp
+    already holds a finished run of this command and data. A run made by older code (an edit of the script or
+    of buffer.py since) is kept, or continued from its checkpoint with the code of now, and reports list it;
+    with rerun_older_code it is made again. Any other out_dir (another command or dataset, or unfinished
+    without a checkpoint) is deleted first."""
+    stamp_path = out_dir / STAMP_FILE
+    stamp = {"command": command, **run_inputs(command)}
+    saved = json.loads(stamp_path.read_text()) if stamp_path.exists() else {}
+    same = all(saved.get(key) == stamp[key] for key in ("command", "data_sha256")) and not (
+        rerun_older_code and saved.get("code_sha256") != stamp["code_sha256"])
+    older = same and saved.get("code_sha256") != stamp["code_sha256"]
     if same and finished():
-        print(f"{label}: done already, skipped", flush=True)
+        print(f"{label}: done already{' (by older code: kept)' if older else ''}, skipped", flush=True)
         return
     # an interrupted run of this very command continues from its newest checkpoint (the scripts' --resume;
     # an online run's envs restart their episodes there, so it is not bitwise the uninterrupted run)
     resume = same and any((out_dir / "train" / "algorithm").glob("ckpt-*"))
     if out_dir.exists() and not resume:
-        print(f"{label}: unfinished or made by another command, code or data, deleting {rel(out_dir)}", flush=True)
+        print(f"{label}: unfinished or made by another command, data{', or code' if rerun_older_code else ''}: "
+              f"deleting {rel(out_dir)}", flush=True)
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    stamp_path.write_text(json.dumps(stamp))
-    if resume:
-        print(f"{label}: continuing from its checkpoint: python {command[0]} --resume {rel(out_dir)}", flush=True)
+    if resume:  # the stamp stays: a run made by older code stays marked so
+        note = " (made by older code; the code of now goes on)" if older else ""
+        print(f"{label}: continuing from its checkpoint{note}: python {command[0]} --resume {rel(out_dir)}", flush=True)
         command = [command[0], "--resume", rel(out_dir)]
     else:
+        stamp_path.write_text(json.dumps(stamp))
         print(f"{label}: python {shlex.join(command)}", flush=True)
     start = time.time()
     log = out_dir / "benchmark.log"
@@ -302,16 +336,16 @@ def run_parallel(tasks: list, jobs: int):
             raise
 
 
-def run_all(questions: dict, seeds: list, jobs: int, threads: int):
-    """Make the datasets the experiments need, then every (experiment, seed) run."""
+def run_all(questions: dict, seeds: list, jobs: int, threads: int, rerun_older_code: bool = False):
+    """Make the datasets the experiments need, then every (experiment, seed) run (ensure's rules)."""
     datasets = {e.dataset.name: e.dataset for exps in questions.values() for e in exps
                 if e.dataset is not None and e.dataset.make}
-    run_parallel([partial(ensure, d.make, d.path, d.made_file.exists, f"dataset {d.name}", threads)
+    run_parallel([partial(ensure, d.make, d.path, d.made_file.exists, f"dataset {d.name}", threads, rerun_older_code)
                   for d in datasets.values()], jobs)
     runs = [(e, seed) for exps in questions.values() for e in exps for seed in seeds]
     run_parallel([partial(ensure, e.command(seed), e.run_dir(seed),
                           partial(e.finished, seed),
-                          f"[{i}/{len(runs)}] {e.question}/{e.name} seed {seed}", threads)
+                          f"[{i}/{len(runs)}] {e.question}/{e.name} seed {seed}", threads, rerun_older_code)
                   for i, (e, seed) in enumerate(runs, 1)], jobs)
 
 
@@ -435,7 +469,7 @@ def report(questions: dict, seeds: list, mode_text: str, results_dir: Path, comm
         if question == "rlpd":
             add_cpu_columns(experiments, rows, seeds)
         parts.append(f"## {question}\n\n{QUESTIONS[question]}\n\n"
-                     f"{markdown_table(rows)}\n\n"
+                     f"{markdown_table(rows)}\n\n{older_code_note(experiments, seeds)}"
                      f"![{question}]({png.name})\n\nCommands, for seed K:\n\n{commands}\n")
     return "\n".join(parts)
 
@@ -455,6 +489,9 @@ def main():
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads per run (OMP_NUM_THREADS; default 1: the networks are small, and "
                              "more threads than free cores slow torch down many times)")
+    parser.add_argument("--rerun-older-code", action="store_true",
+                        help="make again the runs made by an older version of their script or buffer.py (default: "
+                             "kept, finished or continued, and listed under their table)")
     parser.add_argument("--iterations-scale", type=float, default=1.0, help=argparse.SUPPRESS)  # smoke tests
     args = parser.parse_args()
     if args.alf_buffer and not Path(args.alf_buffer).exists():
@@ -477,7 +514,7 @@ def main():
 
     start = time.time()
     try:
-        run_all(questions, seeds, args.jobs, args.threads)
+        run_all(questions, seeds, args.jobs, args.threads, args.rerun_older_code)
     except RunFailed as e:
         sys.exit(str(e))
     args.results_dir.mkdir(parents=True, exist_ok=True)

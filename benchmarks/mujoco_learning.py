@@ -150,7 +150,8 @@ def report(env_id: str, groups: dict, seeds: list, settings: str, results_dir: P
         learning.plot(experiments, counted_curves, f"{env_id}, {group}", png, target=target,
                       xlabel="iteration (online, hybrid: = env steps; offline: gradient steps)")
         commands = "\n".join(f"    python {shlex.join(e.command('K'))}" for e in experiments)
-        parts.append(f"## {group}\n\n{GROUPS[group]}\n\n{learning.markdown_table(rows)}\n\n![{group}]({png.name})\n\n"
+        parts.append(f"## {group}\n\n{GROUPS[group]}\n\n{learning.markdown_table(rows)}\n\n"
+                     f"{learning.older_code_note(experiments, seeds)}![{group}]({png.name})\n\n"
                      f"Commands, for seed K:\n\n{commands}\n\n"
                      f"**Published points to read it against.** {references.get(group, 'none recorded yet.')}\n")
     return "\n".join(parts)
@@ -172,6 +173,8 @@ def main():
     parser.add_argument("--results-dir", type=Path, help="default: benchmarks/results/mujoco_<env-id>")
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    parser.add_argument("--rerun-older-code", action="store_true",
+                        help="make again the runs made by an older version of their script or buffer.py")
     parser.add_argument("--report-only", action="store_true",
                         help="run nothing: write the tables from the evaluations made so far (unfinished runs marked)")
     args = parser.parse_args()
@@ -203,7 +206,7 @@ def main():
     start = time.time()
     try:
         if not args.report_only:
-            learning.run_all(groups, args.seeds, args.jobs, args.threads)
+            learning.run_all(groups, args.seeds, args.jobs, args.threads, args.rerun_older_code)
     except learning.RunFailed as e:
         sys.exit(str(e))
     results_dir = args.results_dir or BENCH / "results" / f"mujoco_{args.env_id}"

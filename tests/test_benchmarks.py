@@ -39,17 +39,25 @@ def test_a_finished_run_is_reused_an_interrupted_one_resumed_and_a_changed_one_m
     data.mkdir()
     (data / "ckpt-1-replay_buffer").write_text("rows")
 
-    def ensure(*extra_args):
+    def ensure(*extra_args, rerun_older_code=False):
         learning.ensure([str(script), str(out_dir), "--offline-buffer-dir", str(data), *extra_args], out_dir,
-                        lambda: learning.last_iteration(out_dir) >= 5, "fake", threads=1)
+                        lambda: learning.last_iteration(out_dir) >= 5, "fake", threads=1,
+                        rerun_older_code=rerun_older_code)
         return len((tmp_path / "runs_made").read_text())
+
+    def checkpointed_but_unfinished():
+        (out_dir / "train" / "algorithm").mkdir(parents=True, exist_ok=True)
+        (out_dir / "train" / "algorithm" / "ckpt-3").write_text("checkpoint")
+        (out_dir / "eval.jsonl").write_text("")
 
     assert ensure() == 1
     timing = json.loads((out_dir / learning.TIMING_FILE).read_text())  # this run's own wall and CPU time
     assert 0 < timing["cpu_seconds"] and 0 < timing["wall_seconds"] < 60
     assert ensure() == 1  # finished, same command and code: reused
+    assert not learning.made_by_older_code(out_dir)
     script.write_text(FAKE_TRAINING + "# changed\n")
-    assert ensure() == 2
+    assert ensure() == 1 and learning.made_by_older_code(out_dir)  # finished by older code: kept, and marked
+    assert ensure(rerun_older_code=True) == 2 and not learning.made_by_older_code(out_dir)  # unless asked
     assert ensure() == 2
     assert ensure("--another-flag") == 3
     (out_dir / "eval.jsonl").write_text("")  # unfinished
@@ -58,9 +66,7 @@ def test_a_finished_run_is_reused_an_interrupted_one_resumed_and_a_changed_one_m
     assert ensure("--another-flag") == 5
     assert ensure("--another-flag") == 5
     # unfinished with a checkpoint: continued with --resume, not deleted, and its CPU time is not reported
-    (out_dir / "train" / "algorithm").mkdir(parents=True)
-    (out_dir / "train" / "algorithm" / "ckpt-3").write_text("checkpoint")
-    (out_dir / "eval.jsonl").write_text("")
+    checkpointed_but_unfinished()
     assert ensure("--another-flag") == 6 and (tmp_path / "runs_made").read_text().endswith("r")
     assert (out_dir / "train" / "algorithm" / "ckpt-3").exists()
     assert json.loads((out_dir / learning.TIMING_FILE).read_text())["resumed"]
@@ -73,6 +79,14 @@ def test_a_finished_run_is_reused_an_interrupted_one_resumed_and_a_changed_one_m
     assert learning.cpu_seconds_per_1000(e, [1]) == 400.0
     assert ensure("--another-flag") == 6  # finished now
     assert ensure("--yet-another-flag") == 7 and (tmp_path / "runs_made").read_text().endswith("x")  # other command
+    # interrupted, then the code changes: continued by the new code, and marked as made (in part) by older code
+    checkpointed_but_unfinished()
+    script.write_text(FAKE_TRAINING + "# changed again\n")
+    assert ensure("--yet-another-flag") == 8 and (tmp_path / "runs_made").read_text().endswith("r")
+    assert learning.made_by_older_code(out_dir)
+    (e.run_dir(1) / learning.STAMP_FILE).write_text((out_dir / learning.STAMP_FILE).read_text())
+    assert learning.older_code_note([e], [1, 2]).startswith("Made, in whole or in part, by an older version")
+    assert "e seed 1." in learning.older_code_note([e], [1, 2]) and learning.older_code_note([e], [2]) == ""
 
 
 def test_learning_runs_its_experiments_and_writes_the_table_and_figures(tmp_path, monkeypatch, capsys):
