@@ -21,8 +21,9 @@ Five questions, each a group of experiments (one script, its flags and one datas
 Every experiment runs once per seed, as a subprocess, in benchmarks/runs/<question>/<experiment>/seed<k>.
 A run whose recorded command matches and whose eval.jsonl reaches the final iteration is skipped, and an
 unfinished one continues from its newest checkpoint (--resume), so a rerun resumes where an interrupted one
-stopped (a differently configured run, or one without a checkpoint, is deleted and started again). The
-medium dataset (collect.py) and the replay dataset (the replay buffer of a 3,000-iteration SAC run) are made
+stopped (a run of another command or dataset, or one without a checkpoint, is deleted and started again; one
+made by an older version of its script or buffer.py is kept and listed under its table, unless
+--rerun-older-code). The medium dataset (collect.py) and the replay dataset (the replay buffer of a 3,000-iteration SAC run) are made
 under benchmarks/datasets/ the same way, when an experiment needs them.
 
 Writes to benchmarks/results/ (or --results-dir): learning.md, a table per question (final normalized score

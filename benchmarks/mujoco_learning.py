@@ -13,7 +13,8 @@ Three groups of experiments (one script, its flags and one dataset each):
     offline_to_online  offline_cql.py on medium-replay for --cql-iterations, then online for as many more
 
 Runs go to benchmarks/runs/mujoco/<env-id>/<group>/<experiment>/seed<k> and are skipped when finished with
-the same command, code and data (learning.py's machinery), so running the command again resumes the set.
+the same command and data (learning.py's machinery: made by older code, kept and listed; --rerun-older-code
+makes them again), so running the command again resumes the set.
 Writes benchmarks/results/mujoco_<env-id>/learning.md (or --results-dir): per group a table (final return and
 D4RL-normalized score, mean ± std over seeds; for online_hybrid the first evaluated iteration at which the
 return reaches the online run's final return, and the CPU seconds per 1,000 iterations), a figure of the

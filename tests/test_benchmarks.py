@@ -1,8 +1,8 @@
 """benchmarks/learning.py runs its experiments, writes its table and figures, and reuses a finished run
-only while its command, its code and its data are unchanged; benchmarks/cql_diagnosis.py reads a run of
-offline_cql.py; benchmarks/speed.py measures every update and the loop, on the CPU or (--device cuda) the
-GPU, and compares with d3rlpy when it is installed; benchmarks/data_scale.py fills its buffer as
-ReplayBuffer.add would and writes every row of its table."""
+only while its command and its data are unchanged (one made by older code: kept, and marked);
+benchmarks/cql_diagnosis.py reads a run of offline_cql.py; benchmarks/speed.py measures every update and
+the loop, on the CPU or (--device cuda) the GPU, and compares with d3rlpy when it is installed;
+benchmarks/data_scale.py fills its buffer as ReplayBuffer.add would and writes every row of its table."""
 import json
 import math
 import os
