@@ -27,14 +27,16 @@ torch's default thread count (or --threads):
   --compile does: ms per update, the speed-up and the fraction of the bmm throughput (FLOPs counted
   eagerly), and the seconds the first call takes (compiling; shorter when inductor's cache is warm);
 - hybrid_sac.py's online training iterations per second in steady state (env step included):
-  hybrid_sac.train() for A1 and A2 iterations (learning_starts 256, no evaluation or checkpoint before
-  the end; after a first run of 300, not counted), (time(A2) - time(A1)) / (A2 - A1) per iteration, the
-  fixed costs (start-up, the final evaluation and checkpoint) cancelling; and the fraction of that time
-  spent in the SAC update (timed again right after the loop, as the machine's speed drifts); train() runs
-  with this process's torch thread count (its --torch-threads), as every other measurement here;
-- on the CPU, the same for a loop restated from CleanRL's sac_continuous_action.py (cleanrl_loop_seconds:
-  its computations per step, at its defaults but learning_starts 256) and, unless --no-compile, for
-  hybrid_sac.train() with --compile, the runs of the three alternating;
+  hybrid_sac.train() runs (learning_starts 256, no evaluation or checkpoint before the end) clocked every
+  100 iterations; the median over the blocks of 100 iterations after the first 400 (learning starts, first
+  calls, compiling; start-up and the final evaluation and checkpoint lie outside every block) of several
+  runs; and the fraction of that time spent in the SAC update (timed again right after the loops, as the
+  machine's speed drifts); train() runs with this process's torch thread count (its --torch-threads), as
+  every other measurement here;
+- on the CPU, the same for a loop restated from CleanRL's sac_continuous_action.py (cleanrl_loop_stamps:
+  its computations per step, at its defaults but learning_starts 256), hybrid_sac.train() without the
+  critics' LayerNorm and, unless --no-compile, with --compile; the programs' runs alternate (one run of
+  each, then again), so that a drift of the machine's speed touches all alike;
 - when d3rlpy is installed (`pip install d3rlpy`; never a requirement of this project), d3rlpy's SAC,
   BC and CQL updates configured alike, timed in blocks alternating with the scripts', and the ratios.
 
@@ -89,11 +91,12 @@ OBS_DIM, ACT_DIM, BATCH, HIDDEN = 3, 1, 256, 256
 class Budget:
     block_seconds: float  # each timed block of calls lasts about this long
     repeats: int  # blocks; the median is reported
-    loop_iterations: tuple  # A1, A2 for the training-loop measurement
+    loop_runs: tuple  # training loops: (iterations per run, runs of each program, iterations per timed block)
 
 
-BUDGETS = {"full": Budget(0.5, 7, (1256, 3256)), "quick": Budget(0.15, 3, (1256, 2256)),
-           "smoke": Budget(0.01, 1, (300, 340))}  # tests only: runs everything, measures nothing
+BUDGETS = {"full": Budget(0.5, 7, (1000, 3, 100)), "quick": Budget(0.15, 3, (600, 2, 100)),
+           "smoke": Budget(0.01, 1, (300, 1, 10))}  # tests only: runs everything, measures nothing
+LEARNING_STARTS = 256  # of every training loop timed here
 
 
 def synchronize(device) -> None:
@@ -260,20 +263,35 @@ def matmul_throughput(budget: Budget, device="cpu") -> list:
     return rows
 
 
-def training_loop_seconds(iterations: int, device="cpu", compile=False, layer_norm=True) -> float:
-    """Wall time of hybrid_sac.train() online for this many iterations (progress bar silenced), on the GPU
-    (--cuda) for device cuda, else on the CPU (--no-cuda, even on a machine with a GPU); compile: its
-    --compile; layer_norm: its --critic-layer-norm. With this process's torch thread count (--torch-threads),
-    as every other measurement here: train()'s own default shares the cores among the trainings running on the
-    machine."""
+def training_loop_stamps(iterations: int, block: int, device="cpu", compile=False, layer_norm=True) -> list:
+    """[(iteration, perf_counter)] at every block-th iteration of hybrid_sac.train() online, `iterations` of them
+    (the last included; progress bar silenced), on the GPU (--cuda) for device cuda, else on the CPU (--no-cuda,
+    even on a machine with a GPU); compile: its --compile; layer_norm: its --critic-layer-norm. The clock is read
+    as the loop adds the iteration's row to its replay buffer (once per online iteration). With this process's
+    torch thread count (--torch-threads), as every other measurement here: train()'s own default shares the
+    cores among the trainings running on the machine."""
+    stamps, add = [], buffer.ReplayBuffer.add
+
+    def clocked_add(rb, *args):
+        if rb.pos % block == 0:  # rb.pos: the rows added per env, the iteration here (one env)
+            stamps.append((rb.pos, time.perf_counter()))
+        add(rb, *args)
     with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stderr(io.StringIO()):
-        args = hybrid_sac.Args(num_iterations=iterations, learning_starts=256, eval_interval=10**9, eval_episodes=1,
-                               checkpoint_interval=10**9, run_dir=tmp, cuda=torch.device(device).type == "cuda",
-                               torch_threads=torch.get_num_threads(), compile=compile,
-                               critic_layer_norm=layer_norm)
-        start = time.perf_counter()
-        hybrid_sac.train(args)
-        return time.perf_counter() - start
+        args = hybrid_sac.Args(num_iterations=iterations + 1, learning_starts=LEARNING_STARTS, eval_interval=10**9,
+                               eval_episodes=1, checkpoint_interval=10**9, run_dir=tmp,
+                               cuda=torch.device(device).type == "cuda", torch_threads=torch.get_num_threads(),
+                               compile=compile, critic_layer_norm=layer_norm)
+        buffer.ReplayBuffer.add = clocked_add
+        try:
+            hybrid_sac.train(args)
+        finally:
+            buffer.ReplayBuffer.add = add
+    return stamps
+
+
+def block_seconds(stamps: list, first: int) -> list:
+    """Seconds per iteration of each block between consecutive stamps, from iteration `first` on."""
+    return [(t1 - t0) / (i1 - i0) for (i0, t0), (i1, t1) in zip(stamps, stamps[1:]) if i0 >= first]
 
 
 class SB3ReplayBuffer:
@@ -327,8 +345,9 @@ class CleanRLActor(nn.Module):
                 torch.tanh(mean) * self.action_scale + self.action_bias)
 
 
-def cleanrl_loop_seconds(iterations: int, learning_starts=256, seed=1) -> float:
-    """Wall time, on the CPU, for this many global steps of a training loop on Pendulum-v1
+def cleanrl_loop_stamps(iterations: int, block: int, learning_starts=LEARNING_STARTS, seed=1) -> list:
+    """[(global step, perf_counter)] at every block-th of `iterations` global steps (the last included), on the
+    CPU, of a training loop on Pendulum-v1
     restated from CleanRL's sac_continuous_action.py (vwxyzjn/cleanrl, gymnasium version):
     written here, not copied, computing per step what CleanRL's does, at its defaults but learning_starts
     (5e3 there). Per step: random actions before learning_starts, then actor.get_action on the observation;
@@ -366,7 +385,10 @@ def cleanrl_loop_seconds(iterations: int, learning_starts=256, seed=1) -> float:
         alpha, a_optimizer = log_alpha.exp().item(), torch.optim.Adam([log_alpha], lr=1e-3)
         rb = SB3ReplayBuffer(1_000_000, obs_dim, act_dim)
         obs, _ = envs.reset(seed=seed)
-        for global_step in range(iterations):
+        stamps = []
+        for global_step in range(iterations + 1):
+            if global_step % block == 0:
+                stamps.append((global_step, time.perf_counter()))
             if global_step < learning_starts:
                 actions = np.array([space.sample()])
             else:
@@ -413,20 +435,20 @@ def cleanrl_loop_seconds(iterations: int, learning_starts=256, seed=1) -> float:
                 writer.add_scalar("charts/SPS", int(global_step / (time.perf_counter() - start)), global_step)
         envs.close()
         writer.close()
-        return time.perf_counter() - start
+        return stamps
 
 
 THREADS_NOTE = ("## Several trainings at once\n\nThe table of cases (one training alone, 2 and 3 at once, torch's "
                 "threads shared or not) is [threads.md](threads.md), made by `python benchmarks/threads.py`.")
-CLEANRL, COMPILED, WARMUP = "CleanRL sac_continuous_action.py (restated)", "hybrid_sac.py --compile", 300
+CLEANRL, COMPILED = "CleanRL sac_continuous_action.py (restated)", "hybrid_sac.py --compile"
 NO_LAYER_NORM = "hybrid_sac.py --no-critic-layer-norm (CleanRL's critics)"
 LOOPS_NOTE = (
-    "Per iteration as above, (time(A2) - time(A1)) / (A2 - A1), on the CPU, Pendulum-v1, each program at its "
-    "defaults but learning_starts (256 for both: CleanRL's default is 5,000, ours 500) and with the same torch "
-    "thread count as above, every iteration counted stepping the env, storing the transition, sampling a batch of "
-    "256 and updating. The runs alternate (A1 of each program, then A2 of each), so a drift of the machine's speed "
-    "touches all alike; one run each, not a median; each program first ran 300 iterations, not counted (first-call "
-    "costs). CleanRL's loop is restated here (speed.py's cleanrl_loop_seconds, not CleanRL's own file): per step "
+    "Per iteration as above (the median over the blocks of all runs of a program; in brackets the middle half of "
+    "the blocks), on the CPU, Pendulum-v1, each program at its defaults but learning_starts (256 for both: "
+    "CleanRL's default is 5,000, ours 500) and with the same torch thread count as above, every counted iteration "
+    "stepping the env, storing the transition, sampling a batch of 256 and updating. The runs alternate (one of "
+    "each program, then again), so a drift of the machine's speed touches all alike. CleanRL's loop is restated "
+    "here (speed.py's cleanrl_loop_stamps, not CleanRL's own file): per step "
     "its env step and numpy replay buffer (stable-baselines3's, copied into tensors at every sample), a critic "
     "update of two separate critics without LayerNorm, every 2nd step 2 actor updates through the critics' whole "
     "graph, each followed by an entropy-coefficient update on a fresh no_grad log-prob, a soft update of both "
@@ -436,8 +458,8 @@ LOOPS_NOTE = (
     "log-prob, the policy updated once every step (not 2 every 2nd), the three losses summed into one backward and "
     "one fused Adam step, a replay buffer of torch tensors. --no-critic-layer-norm: the same without LayerNorm, the "
     "critics CleanRL's are (a like-for-like reading of the update's cost; the default keeps LayerNorm, which keeps "
-    "SAC from falling apart on Pendulum, see the README). --compile: its compile time is paid in both the A1 and "
-    "the A2 run and largely cancels (the first, uncounted run fills the compile caches, so the two pay alike).")
+    "SAC from falling apart on Pendulum, see the README). --compile: compiling happens in the first updates, "
+    "before the first counted block.")
 
 
 def table(header: list, rows: list) -> str:
@@ -515,41 +537,40 @@ def main():
         compiled_rows.append([u.name, f"{seconds * 1e3:.2f}", f"{compiled * 1e3:.2f}", f"{seconds / compiled:.2f}",
                               f"{flops / compiled / (BMM_FLOPS / bmm_seconds):.0%}", f"{compile_seconds:.0f}"])
 
-    a1, a2 = budget.loop_iterations
-    # the loops, for A1 then A2 iterations each: ours; on the CPU CleanRL's (restated) and, unless --no-compile,
-    # ours --compile too; A1 of each, then A2 of each, so that a drift of the machine's speed touches all alike
-    # (one pair each, not a median of repeats: a full-budget pair takes half a minute or more per program)
-    loops = {"hybrid_sac.py": partial(training_loop_seconds, device=device)}
+    iterations, runs, block = budget.loop_runs
+    first = LEARNING_STARTS - LEARNING_STARTS % block + 2 * block  # past learning_starts and one more block
+    # the loops: ours; on the CPU CleanRL's (restated), ours without LayerNorm and, unless --no-compile, ours
+    # --compile; one run of each, then again, so that a drift of the machine's speed touches all alike
+    loops = {"hybrid_sac.py": partial(training_loop_stamps, device=device)}
     if not cuda:
-        loops = {CLEANRL: cleanrl_loop_seconds, **loops,
-                 NO_LAYER_NORM: partial(training_loop_seconds, layer_norm=False)}
+        loops = {CLEANRL: cleanrl_loop_stamps, **loops, NO_LAYER_NORM: partial(training_loop_stamps, layer_norm=False)}
         if not args.no_compile:
-            loops[COMPILED] = partial(training_loop_seconds, compile=True)
-    print(f"{', '.join(loops)}: {a1} and {a2} iterations each, alternating ...", flush=True)
-    loop_seconds, compile_failure = {name: [] for name in loops}, None
-    for counted, n in [(False, WARMUP), (True, a1), (True, a2)]:  # WARMUP: first-call costs, compiling
+            loops[COMPILED] = partial(training_loop_stamps, compile=True)
+    print(f"{', '.join(loops)}: {runs} runs of {iterations} iterations each, alternating ...", flush=True)
+    loop_blocks, compile_failure = {name: [] for name in loops}, None
+    for _ in range(runs):
         for name, run in list(loops.items()):
             try:
-                seconds = run(n)
+                loop_blocks[name] += block_seconds(run(iterations, block), first)
             except Exception as e:  # no C++ compiler, or an inductor failure: its row says so
                 if name != COMPILED:
                     raise
                 compile_failure = f"failed: {type(e).__name__}"
-                del loops[name], loop_seconds[name]
-                continue
-            if counted:
-                loop_seconds[name].append(seconds)
-    t1, t2 = loop_seconds["hybrid_sac.py"]
-    per_iteration = (t2 - t1) / (a2 - a1)
+                del loops[name], loop_blocks[name]
+    per = {name: statistics.median(blocks) for name, blocks in loop_blocks.items()}
+    per_iteration = per["hybrid_sac.py"]
     # the SAC update (UPDATES[0], the loop's) timed again right after the loop: the machine's speed drifts
     # between measurements minutes apart, and the fraction below compares the loop with the nearer one
     sac_update_seconds = seconds_per_call(UPDATES[0].make(device=device), budget, device=device)
 
+    def middle_half(blocks):  # "median (first quartile-third quartile)", ms per iteration
+        q1, q2, q3 = statistics.quantiles(blocks, n=4) if len(blocks) > 1 else blocks * 3
+        return f"{q2 * 1e3:.2f} ({q1 * 1e3:.2f}-{q3 * 1e3:.2f})"
+
     loop_rows = []  # on the CPU: CleanRL's (restated), ours, ours without LayerNorm, ours --compile
     if not cuda:
-        per = {name: (t[1] - t[0]) / (a2 - a1) for name, t in loop_seconds.items()}
-        loop_rows = [[name, f"{t[0]:.1f}, {t[1]:.1f}", f"{per[name] * 1e3:.2f}", f"{1 / per[name]:,.0f}",
-                      f"{per[CLEANRL] / per[name]:.2f}"] for name, t in loop_seconds.items()]
+        loop_rows = [[name, f"{len(blocks)}", middle_half(blocks), f"{1 / per[name]:,.0f}",
+                      f"{per[CLEANRL] / per[name]:.2f}"] for name, blocks in loop_blocks.items()]
         loop_rows += [[COMPILED, compile_failure, "", "", ""]] if compile_failure else []
 
     d3rlpy_rows = []
@@ -592,19 +613,23 @@ def main():
            "replayed: the forward pass, backward, the fused Adam step and the soft update in one graph."
            if cuda else ""),
         "## hybrid_sac.py online training loop (env step included)",
-        table(["A1, A2 iterations", "train() seconds", "ms per iteration (steady state)", "iterations/s",
-               "SAC update ms, timed after the loop", "fraction of the iteration in the update"],
-              [[f"{a1:,}, {a2:,}", f"{t1:.1f}, {t2:.1f}", f"{per_iteration * 1e3:.2f}", f"{1 / per_iteration:,.0f}",
+        table(["runs x iterations", f"blocks of {block} iterations counted", "ms per iteration (median; middle half)",
+               "iterations/s", "SAC update ms, timed after the loop", "fraction of the iteration in the update"],
+              [[f"{runs} x {iterations:,}", f"{len(loop_blocks['hybrid_sac.py'])}",
+                middle_half(loop_blocks["hybrid_sac.py"]), f"{1 / per_iteration:,.0f}",
                 f"{sac_update_seconds * 1e3:.2f} (above: {update_seconds[0] * 1e3:.2f})",
                 f"{sac_update_seconds / per_iteration:.0%}"]]),
-        "Per iteration: (time(A2) - time(A1)) / (A2 - A1), learning_starts 256, so every iteration counted "
-        "steps the env, adds to the replay buffer, samples a batch and updates."
+        f"Per iteration: the median over the blocks of {block} iterations from iteration {first} on (learning_starts "
+        f"{LEARNING_STARTS}), so every counted iteration steps the env, adds to the replay buffer, samples a batch "
+        "and updates; start-up, the first updates (first calls, compiling) and the final evaluation and checkpoint "
+        "lie outside every block."
         + (" On the GPU (hybrid_sac.py --cuda): the env steps on the CPU, the action is copied back from the GPU "
            "every iteration, the replay buffer and the update are on the GPU." if cuda else "")
         + (" A fraction above 100% cannot be: the machine's load changed between the measurements; run again "
            "when it is idle." if sac_update_seconds > per_iteration else ""),
         "## hybrid_sac.py's loop against CleanRL's sac_continuous_action.py (restated)",
-        (table(["program", "A1, A2 seconds", "ms per iteration", "iterations/s", "CleanRL's time / this one's"],
+        (table(["program", "blocks counted", "ms per iteration (median; middle half)", "iterations/s",
+                "CleanRL's time / this one's"],
                loop_rows) + "\n\n" + LOOPS_NOTE) if loop_rows else
         "Skipped on --device cuda: CleanRL's loop is compared on the CPU (--device cpu).",
         "## d3rlpy",
