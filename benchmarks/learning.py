@@ -23,8 +23,8 @@ A run whose recorded command matches and whose eval.jsonl reaches the final iter
 unfinished one continues from its newest checkpoint (--resume), so a rerun resumes where an interrupted one
 stopped (a run of another command or dataset, or one without a checkpoint, is deleted and started again; one
 made by an older version of its script or buffer.py is kept and listed under its table, unless
---rerun-older-code). The medium dataset (collect.py) and the replay dataset (the replay buffer of a 3,000-iteration SAC run) are made
-under benchmarks/datasets/ the same way, when an experiment needs them.
+--rerun-older-code). The medium dataset (collect.py) and the replay dataset (the replay buffer of a
+3,000-iteration SAC run) are made under benchmarks/datasets/ the same way, when an experiment needs them.
 
 Writes to benchmarks/results/ (or --results-dir): learning.md, a table per question (final normalized score
 and return, mean and std over seeds, and the iteration at which the evaluation return first reaches -200;

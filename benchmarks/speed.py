@@ -1,6 +1,6 @@
 """How fast the scripts' updates and hybrid_sac.py's training loop run on this machine (CPU, or its GPU).
 
-    python benchmarks/speed.py                # 3 to 4 minutes (2 more the first time: compiling)
+    python benchmarks/speed.py                # about 9 minutes with d3rlpy installed (2 more the first time)
     python benchmarks/speed.py --quick        # fewer and shorter repetitions
     python benchmarks/speed.py --no-compile   # without the torch.compile measurements
     python benchmarks/speed.py --threads 1    # on a busy machine: see below
