@@ -2,7 +2,8 @@
 # The GPU check (issue 19): on a machine with one GPU, in about 6 minutes (under 10 on an H200 with 16
 # cores, inductor's cache cold), measures
 #   1. benchmarks/speed.py --device cuda --quick: each script's update eager, under torch.compile (the
-#      scripts' --compile) and in CUDA graphs (--cudagraphs, eager and compiled) on the GPU, the bmm reference, speed.py's Pendulum-v1 training loop on the GPU;
+#      scripts' --compile) and in CUDA graphs (--cudagraphs, eager and compiled) on the GPU, the bmm reference,
+#      speed.py's Pendulum-v1 training loop on the GPU;
 #      and benchmarks/speed.py --device cpu --quick --no-compile on the same machine's CPU, beside them;
 #   2. a dataset for the hybrid runs: collect.py, 20,000 steps of uniform random actions;
 #   3. hybrid_sac.py online and hybrid (that dataset as --offline-buffer-dir), ITERATIONS iterations each
@@ -64,7 +65,8 @@ if "$PY" -c "import gymnasium as gym; gym.make('HalfCheetah-v5').close()" >/dev/
     ENV=HalfCheetah-v5
 else
     ENV=Pendulum-v1
-    echo "HalfCheetah-v5 cannot be made here (MuJoCo missing?): the hybrid_sac.py runs are on Pendulum-v1" | tee -a "$LOG"
+    echo "HalfCheetah-v5 cannot be made here (MuJoCo missing?): the hybrid_sac.py runs are on Pendulum-v1" \
+        | tee -a "$LOG"
 fi
 
 step() {  # step NAME COMMAND...: runs it, its output into $TMP/NAME.log and the log, its seconds into $TMP/seconds
@@ -81,7 +83,8 @@ step() {  # step NAME COMMAND...: runs it, its output into $TMP/NAME.log and the
     end=$(date +%s.%N)
     cat "$TMP/$name.log" >>"$LOG"
     echo "$name $(awk "BEGIN {print $end - $start}")" >>"$TMP/seconds"
-    echo "   $(awk "BEGIN {printf \"%.0f\", $end - $start}") s (all so far: $(awk "BEGIN {printf \"%.0f\", $end - $CHECK_START}") s)"
+    echo "   $(awk "BEGIN {printf \"%.0f\", $end - $start}") s" \
+         "(all so far: $(awk "BEGIN {printf \"%.0f\", $end - $CHECK_START}") s)"
 }
 
 # 1. the updates and speed.py's loop, on the GPU first (SMOKE: on the CPU), then on the CPU
@@ -107,9 +110,14 @@ print('a host batch on', moved.action.device, 'equal to the host one')"
 for mode in online hybrid; do
     for where in cudagraphs cuda cpu; do
         [[ $where == cudagraphs && $SMOKE == 1 ]] && continue  # no GPU: --cudagraphs is a usage error
-        flags=(--env-id "$ENV" --num-iterations "$ITERATIONS" --learning-starts "$LEARNING_STARTS" --eval-interval 1000000000
-               --eval-episodes 1 --checkpoint-interval 1000000000 --no-save-buffer --run-dir "$TMP/runs/$mode-$where")
-        case $where in cudagraphs) flags+=(--cuda --cudagraphs) ;; cuda) flags+=(--cuda) ;; *) flags+=(--no-cuda) ;; esac
+        flags=(--env-id "$ENV" --num-iterations "$ITERATIONS" --learning-starts "$LEARNING_STARTS"
+               --eval-interval 1000000000 --eval-episodes 1 --checkpoint-interval 1000000000 --no-save-buffer
+               --run-dir "$TMP/runs/$mode-$where")
+        case $where in
+            cudagraphs) flags+=(--cuda --cudagraphs) ;;
+            cuda) flags+=(--cuda) ;;
+            *) flags+=(--no-cuda) ;;
+        esac
         [[ $mode == hybrid ]] && flags+=(--offline-buffer-dir "$TMP/data")
         step "$mode-$where" "$PY" hybrid_sac.py "${flags[@]}"
     done
@@ -189,8 +197,8 @@ for name, short in (("hybrid_sac.py", "SAC"), ("offline_bc.py", "BC"), ("offline
         find(gpu, "Updates", name, "ms per update"), False)
 for name, short in (("hybrid_sac.py", "SAC"), ("offline_bc.py", "BC"), ("offline_cql.py", "CQL")):
     c, g = find(cpu, "The same", name, "compiled ms"), find(gpu, "The same", name, "compiled ms")
-    row(f"{name} {short} update, torch.compile, ms (first call: CPU {find(cpu, 'The same', name, 'seconds to compile') or '—'}"
-        f" s, {gpu_label} {find(gpu, 'The same', name, 'seconds to compile') or '—'} s)",
+    cpu_first, gpu_first = (find(md, "The same", name, "seconds to compile") or "—" for md in (cpu, gpu))
+    row(f"{name} {short} update, torch.compile, ms (first call: CPU {cpu_first} s, {gpu_label} {gpu_first} s)",
         c or "not measured", g or "not measured", False)
 row("speed.py: Pendulum-v1 online training loop, iterations/s (steady state)",
     find(cpu, "hybrid_sac.py online", "", "iterations/s"), find(gpu, "hybrid_sac.py online", "", "iterations/s"), True)
@@ -223,8 +231,8 @@ for name, short in (("hybrid_sac.py", "SAC"), ("offline_bc.py", "BC"), ("offline
         False)
 
 gpu_name = torch.cuda.get_device_name() if torch.cuda.is_available() else "none"
-cpu_source = ("the committed benchmarks/results/speed.md (another machine: see its header)" if E["CPU_SPEED"] == "committed"
-              else f"`speed.py --device cpu` on this machine ({E['CPU_MD']})")
+cpu_source = ("the committed benchmarks/results/speed.md (another machine: see its header)"
+              if E["CPU_SPEED"] == "committed" else f"`speed.py --device cpu` on this machine ({E['CPU_MD']})")
 total = time.time() - float(E["CHECK_START"])
 text = "\n\n".join([
     "# GPU check" + (" (SMOKE=1: everything tiny and on the CPU; the figures mean nothing)" if SMOKE else ""),
