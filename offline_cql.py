@@ -206,9 +206,12 @@ class Actor(nn.Module):
         log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (log_std + 1)
         return self.fc_mean(h), log_std
 
-    def sample(self, obs):
-        """A reparameterized action and its log-probability."""
+    def sample(self, obs, n=1):
+        """A reparameterized action and its log-probability; n of them per observation (rows i*n to i*n+n-1
+        are observation i's), the network evaluated once per observation."""
         mean, log_std = self(obs)
+        if n > 1:
+            mean, log_std = mean.repeat_interleave(n, 0), log_std.repeat_interleave(n, 0)
         u = mean + log_std.exp() * torch.randn_like(mean)
         return torch.tanh(u), squashed_log_prob(u, mean, log_std)
 
@@ -308,8 +311,8 @@ class Agent(nn.Module):
         obs = batch.observation.repeat_interleave(n, 0)
         with torch.no_grad():
             uniform = torch.rand(batch_size * n, act_dim, device=batch.action.device) * 2 - 1
-            policy_action, policy_log_prob = self.actor.sample(obs)
-            next_action, next_log_prob = self.actor.sample(batch.next_observation.repeat_interleave(n, 0))
+            policy_action, policy_log_prob = self.actor.sample(batch.observation, n)
+            next_action, next_log_prob = self.actor.sample(batch.next_observation, n)
             uniform_log_prob = torch.full_like(policy_log_prob, -act_dim * math.log(2))
             # importance weights: subtract each proposal's log-density
             log_density = torch.stack([uniform_log_prob, policy_log_prob, next_log_prob]).view(3, batch_size, n)
