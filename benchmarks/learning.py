@@ -317,7 +317,8 @@ def ensure(command: list, out_dir: Path, finished, label: str, threads: int, rer
         process.returncode = returncode = os.waitstatus_to_exitcode(status)
     if returncode != 0 or not finished():
         tail = "\n".join(log.read_text().splitlines()[-15:])
-        raise RunFailed(f"{label}: failed (exit code {returncode}); the end of {rel(log)}:\n{tail}")
+        hint = "; it was made by older code: --rerun-older-code starts it again" if older and resume else ""
+        raise RunFailed(f"{label}: failed (exit code {returncode}){hint}; the end of {rel(log)}:\n{tail}")
     seconds = time.time() - start
     # a resumed run's times are its last part's only: marked, and left out of the CPU-time columns
     (out_dir / TIMING_FILE).write_text(json.dumps({"wall_seconds": seconds, "resumed": resume,

@@ -87,6 +87,10 @@ def test_a_finished_run_is_reused_an_interrupted_one_resumed_and_a_changed_one_m
     (e.run_dir(1) / learning.STAMP_FILE).write_text((out_dir / learning.STAMP_FILE).read_text())
     assert learning.older_code_note([e], [1, 2]).startswith("Made, in whole or in part, by an older version")
     assert "e seed 1." in learning.older_code_note([e], [1, 2]) and learning.older_code_note([e], [2]) == ""
+    checkpointed_but_unfinished()  # interrupted again, and the code of now cannot continue it: the error says why
+    script.write_text("import sys\nsys.exit(3)\n")
+    with pytest.raises(learning.RunFailed, match=r"exit code 3\); it was made by older code: --rerun-older-code"):
+        ensure("--yet-another-flag")
 
 
 def test_learning_runs_its_experiments_and_writes_the_table_and_figures(tmp_path, monkeypatch, capsys):
