@@ -282,9 +282,8 @@ def ensure(command: list, out_dir: Path, finished, label: str, threads: int, rer
     stamp_path = out_dir / STAMP_FILE
     stamp = {"command": command, **run_inputs(command)}
     saved = json.loads(stamp_path.read_text()) if stamp_path.exists() else {}
-    same = all(saved.get(key) == stamp[key] for key in ("command", "data_sha256")) and not (
-        rerun_older_code and saved.get("code_sha256") != stamp["code_sha256"])
-    older = same and saved.get("code_sha256") != stamp["code_sha256"]
+    older = saved.get("code_sha256") != stamp["code_sha256"]
+    same = all(saved.get(key) == stamp[key] for key in ("command", "data_sha256")) and not (older and rerun_older_code)
     if same and finished():
         print(f"{label}: done already{' (by older code: kept)' if older else ''}, skipped", flush=True)
         return

@@ -563,13 +563,13 @@ def main():
     # between measurements minutes apart, and the fraction below compares the loop with the nearer one
     sac_update_seconds = seconds_per_call(UPDATES[0].make(device=device), budget, device=device)
 
-    def middle_half(blocks):  # "median (first quartile-third quartile)", ms per iteration
-        q1, q2, q3 = statistics.quantiles(blocks, n=4) if len(blocks) > 1 else blocks * 3
-        return f"{q2 * 1e3:.2f} ({q1 * 1e3:.2f}-{q3 * 1e3:.2f})"
+    def middle_half(name):  # "median (first quartile-third quartile)" of the program's blocks, ms per iteration
+        q1, _, q3 = statistics.quantiles(loop_blocks[name], n=4) if len(loop_blocks[name]) > 1 else [per[name]] * 3
+        return f"{per[name] * 1e3:.2f} ({q1 * 1e3:.2f}-{q3 * 1e3:.2f})"
 
     loop_rows = []  # on the CPU: CleanRL's (restated), ours, ours without LayerNorm, ours --compile
     if not cuda:
-        loop_rows = [[name, f"{len(blocks)}", middle_half(blocks), f"{1 / per[name]:,.0f}",
+        loop_rows = [[name, f"{len(blocks)}", middle_half(name), f"{1 / per[name]:,.0f}",
                       f"{per[CLEANRL] / per[name]:.2f}"] for name, blocks in loop_blocks.items()]
         loop_rows += [[COMPILED, compile_failure, "", "", ""]] if compile_failure else []
 
@@ -616,7 +616,7 @@ def main():
         table(["runs x iterations", f"blocks of {block} iterations counted", "ms per iteration (median; middle half)",
                "iterations/s", "SAC update ms, timed after the loop", "fraction of the iteration in the update"],
               [[f"{runs} x {iterations:,}", f"{len(loop_blocks['hybrid_sac.py'])}",
-                middle_half(loop_blocks["hybrid_sac.py"]), f"{1 / per_iteration:,.0f}",
+                middle_half("hybrid_sac.py"), f"{1 / per_iteration:,.0f}",
                 f"{sac_update_seconds * 1e3:.2f} (above: {update_seconds[0] * 1e3:.2f})",
                 f"{sac_update_seconds / per_iteration:.0%}"]]),
         f"Per iteration: the median over the blocks of {block} iterations from iteration {first} on (learning_starts "
