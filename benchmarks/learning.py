@@ -23,8 +23,10 @@ A run whose recorded command matches and whose eval.jsonl reaches the final iter
 unfinished one continues from its newest checkpoint (--resume), so a rerun resumes where an interrupted one
 stopped (a run of another command or dataset, or one without a checkpoint, is deleted and started again; one
 made by an older version of its script or buffer.py is kept and listed under its table, unless
---rerun-older-code). The medium dataset (collect.py) and the replay dataset (the replay buffer of a
-3,000-iteration SAC run) are made under benchmarks/datasets/ the same way, when an experiment needs them.
+--rerun-older-code). Each finished run's evaluations, timing and stamp are copied to <results-dir>/runs
+(committed; benchmarks/runs is not) and back where a machine lacks the run. The medium dataset (collect.py)
+and the replay dataset (the replay buffer of a 3,000-iteration SAC run) are made under benchmarks/datasets/
+the same way, when an experiment needs them.
 
 Writes to benchmarks/results/ (or --results-dir): learning.md, a table per question (final normalized score
 and return, mean and std over seeds, and the iteration at which the evaluation return first reaches -200;
@@ -325,6 +327,35 @@ def ensure(command: list, out_dir: Path, finished, label: str, threads: int, rer
     print(f"{label}: finished in {seconds:.0f} s", flush=True)
 
 
+# A finished run's small files, copied beside its report: benchmarks/results is committed, benchmarks/runs is not,
+# and a new machine starts without benchmarks/runs (its reports and the skipping of finished runs would too).
+RECORD_FILES = ("eval.jsonl", TIMING_FILE, STAMP_FILE)
+
+
+def record_dir(results_dir: Path, e: Experiment, seed: int) -> Path:
+    return results_dir / "runs" / e.question.split("/")[-1] / e.name / f"seed{seed}"
+
+
+def sync_records(questions: dict, seeds: list, results_dir: Path):
+    """Copy each finished run's RECORD_FILES to its record_dir, and a record back where its run directory is
+    missing (a new machine): reports, and ensure's skipping of finished runs, then go on as before. A restored
+    run has no checkpoint: where its command or data differs now, ensure makes it again from the start."""
+    for e in (e for exps in questions.values() for e in exps):
+        for seed in seeds:
+            run, record = e.run_dir(seed), record_dir(results_dir, e, seed)
+            if e.finished(seed):
+                source, target = run, record
+            elif not run.exists() and (record / "eval.jsonl").exists():
+                source, target = record, run
+                print(f"{e.name} seed {seed}: restored from {rel(record)} (evaluations only)", flush=True)
+            else:
+                continue
+            target.mkdir(parents=True, exist_ok=True)
+            for name in RECORD_FILES:
+                if (source / name).exists():
+                    shutil.copyfile(source / name, target / name)
+
+
 def run_parallel(tasks: list, jobs: int):
     """Call every task (a function of nothing), `jobs` at a time; a failure cancels those not started."""
     with ThreadPoolExecutor(jobs) as pool:
@@ -514,10 +545,13 @@ def main():
     print(f"{mode_text}, {args.jobs} run(s) at a time; seeds {' '.join(map(str, seeds))}", flush=True)
 
     start = time.time()
+    sync_records(questions, seeds, args.results_dir)
     try:
         run_all(questions, seeds, args.jobs, args.threads, args.rerun_older_code)
     except RunFailed as e:
         sys.exit(str(e))
+    finally:
+        sync_records(questions, seeds, args.results_dir)
     args.results_dir.mkdir(parents=True, exist_ok=True)
     command_line = "python " + shlex.join([rel(Path(sys.argv[0])), *sys.argv[1:]])
     text = report(questions, seeds, mode_text, args.results_dir, command_line)

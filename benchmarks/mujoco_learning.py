@@ -14,7 +14,8 @@ Three groups of experiments (one script, its flags and one dataset each):
 
 Runs go to benchmarks/runs/mujoco/<env-id>/<group>/<experiment>/seed<k> and are skipped when finished with
 the same command and data (learning.py's machinery: made by older code, kept and listed; --rerun-older-code
-makes them again), so running the command again resumes the set.
+makes them again), so running the command again resumes the set; each finished run's evaluations are kept
+in the results directory's runs/ (committed) and restored on a machine without them.
 Writes benchmarks/results/mujoco_<env-id>/learning.md (or --results-dir): per group a table (final return and
 D4RL-normalized score, mean ± std over seeds; for online_hybrid the first evaluated iteration at which the
 return reaches the online run's final return, and the CPU seconds per 1,000 iterations), a figure of the
@@ -205,12 +206,15 @@ def main():
                 f"{EVAL_EVERY:,} iterations; {args.threads} torch thread(s) per run")
     print(f"{settings}; seeds {' '.join(map(str, args.seeds))}", flush=True)
     start = time.time()
+    results_dir = args.results_dir or BENCH / "results" / f"mujoco_{args.env_id}"
+    learning.sync_records(groups, args.seeds, results_dir)
     try:
         if not args.report_only:
             learning.run_all(groups, args.seeds, args.jobs, args.threads, args.rerun_older_code)
     except learning.RunFailed as e:
         sys.exit(str(e))
-    results_dir = args.results_dir or BENCH / "results" / f"mujoco_{args.env_id}"
+    finally:
+        learning.sync_records(groups, args.seeds, results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
     command_line = "python " + shlex.join([rel(Path(sys.argv[0])), *sys.argv[1:]])
     family = args.env_id.split("-v")[0]

@@ -7,6 +7,7 @@ import json
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -116,6 +117,15 @@ def test_learning_runs_its_experiments_and_writes_the_table_and_figures(tmp_path
     learning.main()  # everything finished: the dataset and the three runs are reused, nothing made again
     out = capsys.readouterr().out
     assert out.count("done already, skipped") == 4 and "deleting" not in out
+    # a new machine: no runs, no datasets, only what is committed (results/, with its copies of the runs)
+    assert sorted(p.name for p in (results / "runs" / "offline").iterdir()) == ["bc-medium", "cql-mixed"]
+    shutil.rmtree(tmp_path / "runs")
+    shutil.rmtree(tmp_path / "datasets")
+    learning.main()  # the runs restored, the dataset made again (the same bytes): nothing trained again
+    out = capsys.readouterr().out
+    assert out.count("restored from") == 3 and out.count("done already, skipped") == 3 and "deleting" not in out
+    assert "dataset medium: python collect.py" in out
+    assert (results / "learning.md").read_text() == text
 
 
 @pytest.mark.parametrize("scale", [1, 0.5, 0.005, 0.0043, 0.0021])
