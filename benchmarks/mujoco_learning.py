@@ -166,8 +166,9 @@ def main():
     parser.add_argument("--experiments", nargs="+", metavar="NAME", help="only these experiments (the tables' names)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--sac-iterations", type=int, default=100_000, help="online and hybrid SAC")
-    parser.add_argument("--rlpd-iterations", type=int, default=100_000,
-                        help="RLPD-style hybrid SAC (about 12 times default SAC's CPU per iteration)")
+    parser.add_argument("--rlpd-iterations", type=int, default=10_000,
+                        help="RLPD-style hybrid SAC (about 15 times default hybrid SAC's CPU per iteration: 10,000 "
+                             "iterations take about an hour on one core; its question is the first env steps)")
     parser.add_argument("--bc-iterations", type=int, default=100_000)
     parser.add_argument("--cql-iterations", type=int, default=20_000,
                         help="offline CQL, and the offline phase of offline-to-online CQL")
