@@ -333,7 +333,7 @@ RECORD_FILES = ("eval.jsonl", TIMING_FILE, STAMP_FILE)
 
 
 def record_dir(results_dir: Path, e: Experiment, seed: int) -> Path:
-    return results_dir / "runs" / e.question.split("/")[-1] / e.name / f"seed{seed}"
+    return results_dir / "records" / e.question.split("/")[-1] / e.name / f"seed{seed}"
 
 
 def sync_records(questions: dict, seeds: list, results_dir: Path):

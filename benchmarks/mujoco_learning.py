@@ -15,7 +15,7 @@ Three groups of experiments (one script, its flags and one dataset each):
 Runs go to benchmarks/runs/mujoco/<env-id>/<group>/<experiment>/seed<k> and are skipped when finished with
 the same command and data (learning.py's machinery: made by older code, kept and listed; --rerun-older-code
 makes them again), so running the command again resumes the set; each finished run's evaluations are kept
-in the results directory's runs/ (committed) and restored on a machine without them.
+in the results directory's records/ (committed) and restored on a machine without them.
 Writes benchmarks/results/mujoco_<env-id>/learning.md (or --results-dir): per group a table (final return and
 D4RL-normalized score, mean ± std over seeds; for online_hybrid the first evaluated iteration at which the
 return reaches the online run's final return, and the CPU seconds per 1,000 iterations), a figure of the

@@ -118,7 +118,7 @@ def test_learning_runs_its_experiments_and_writes_the_table_and_figures(tmp_path
     out = capsys.readouterr().out
     assert out.count("done already, skipped") == 4 and "deleting" not in out
     # a new machine: no runs, no datasets, only what is committed (results/, with its copies of the runs)
-    assert sorted(p.name for p in (results / "runs" / "offline").iterdir()) == ["bc-medium", "cql-mixed"]
+    assert sorted(p.name for p in (results / "records" / "offline").iterdir()) == ["bc-medium", "cql-mixed"]
     shutil.rmtree(tmp_path / "runs")
     shutil.rmtree(tmp_path / "datasets")
     learning.main()  # the runs restored, the dataset made again (the same bytes): nothing trained again
@@ -126,6 +126,20 @@ def test_learning_runs_its_experiments_and_writes_the_table_and_figures(tmp_path
     assert out.count("restored from") == 3 and out.count("done already, skipped") == 3 and "deleting" not in out
     assert "dataset medium: python collect.py" in out
     assert (results / "learning.md").read_text() == text
+
+
+def test_the_records_of_finished_runs_are_not_ignored_by_git():
+    """The committed copies are the only ones that outlive a machine: git must not ignore their folder (a
+    `runs/` pattern once did, and two sessions' records were lost with their machines)."""
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    for results in (learning.BENCH / "results", learning.BENCH / "results" / "mujoco_Hopper-v5"):
+        record = learning.record_dir(results, learning.Experiment("q/offline", "bc-medium", "offline_bc.py", (),
+                                                                  None, 5), 1) / "eval.jsonl"
+        check = subprocess.run(["git", "check-ignore", "-v", str(record)], cwd=ROOT, capture_output=True, text=True)
+        assert check.returncode == 1, f"git ignores {record}: {check.stdout}"
+    run = learning.Experiment("q", "e", "offline_bc.py", (), None, 5).run_dir(1) / "eval.jsonl"
+    assert subprocess.run(["git", "check-ignore", "-q", str(run)], cwd=ROOT).returncode == 0  # runs themselves: ignored
 
 
 @pytest.mark.parametrize("scale", [1, 0.5, 0.005, 0.0043, 0.0021])

@@ -122,7 +122,7 @@ def test_mujoco_learning_runs_every_group_and_writes_tables_with_published_point
     runs = tmp_path / "runs" / "mujoco" / "Hopper-v5"
     assert learning.last_iteration(runs / "online_hybrid" / "sac-expert" / "seed1") == 8
     assert learning.last_iteration(runs / "offline_to_online" / "cql-medium-replay-then-online" / "seed1") == 8
-    record = results / "runs" / "online_hybrid" / "sac-expert" / "seed1"  # committed copies of finished runs
+    record = results / "records" / "online_hybrid" / "sac-expert" / "seed1"  # committed copies of finished runs
     assert (record / "eval.jsonl").read_text() == (runs / "online_hybrid" / "sac-expert" / "seed1" / "eval.jsonl"
                                                    ).read_text()
     # --report-only runs nothing: an unfinished run counts with its last evaluation, marked so
