@@ -368,17 +368,22 @@ def run_parallel(tasks: list, jobs: int):
             raise
 
 
-def run_all(questions: dict, seeds: list, jobs: int, threads: int, rerun_older_code: bool = False):
-    """Make the datasets the experiments need, then every (experiment, seed) run (ensure's rules)."""
+def run_all(questions: dict, seeds: list, jobs: int, threads: int, rerun_older_code: bool = False,
+            results_dir: Optional[Path] = None):
+    """Make the datasets the experiments need, then every (experiment, seed) run (ensure's rules), each one's
+    record copied to results_dir as soon as it finishes (a session may end before the others do)."""
     datasets = {e.dataset.name: e.dataset for exps in questions.values() for e in exps
                 if e.dataset is not None and e.dataset.make}
     run_parallel([partial(ensure, d.make, d.path, d.made_file.exists, f"dataset {d.name}", threads, rerun_older_code)
                   for d in datasets.values()], jobs)
     runs = [(e, seed) for exps in questions.values() for e in exps for seed in seeds]
-    run_parallel([partial(ensure, e.command(seed), e.run_dir(seed),
-                          partial(e.finished, seed),
-                          f"[{i}/{len(runs)}] {e.question}/{e.name} seed {seed}", threads, rerun_older_code)
-                  for i, (e, seed) in enumerate(runs, 1)], jobs)
+
+    def run(i, e, seed):
+        ensure(e.command(seed), e.run_dir(seed), partial(e.finished, seed),
+               f"[{i}/{len(runs)}] {e.question}/{e.name} seed {seed}", threads, rerun_older_code)
+        if results_dir is not None:
+            sync_records({e.question: [e]}, [seed], results_dir)
+    run_parallel([partial(run, i, e, seed) for i, (e, seed) in enumerate(runs, 1)], jobs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -547,7 +552,7 @@ def main():
     start = time.time()
     sync_records(questions, seeds, args.results_dir)
     try:
-        run_all(questions, seeds, args.jobs, args.threads, args.rerun_older_code)
+        run_all(questions, seeds, args.jobs, args.threads, args.rerun_older_code, args.results_dir)
     except RunFailed as e:
         sys.exit(str(e))
     finally:

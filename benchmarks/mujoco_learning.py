@@ -211,7 +211,7 @@ def main():
     learning.sync_records(groups, args.seeds, results_dir)
     try:
         if not args.report_only:
-            learning.run_all(groups, args.seeds, args.jobs, args.threads, args.rerun_older_code)
+            learning.run_all(groups, args.seeds, args.jobs, args.threads, args.rerun_older_code, results_dir)
     except learning.RunFailed as e:
         sys.exit(str(e))
     finally:

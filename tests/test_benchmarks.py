@@ -128,6 +128,23 @@ def test_learning_runs_its_experiments_and_writes_the_table_and_figures(tmp_path
     assert (results / "learning.md").read_text() == text
 
 
+def test_each_run_is_recorded_as_soon_as_it_finishes(tmp_path, monkeypatch):
+    """A later run failing (or the session ending) must not take the finished runs' records with it."""
+    monkeypatch.setattr(learning, "RUNS", tmp_path / "runs")
+    script = tmp_path / "fake.py"
+    script.write_text("import json, pathlib, sys\n"
+                      "if '--fail' in sys.argv: sys.exit(3)\n"
+                      "out = pathlib.Path(sys.argv[sys.argv.index('--run-dir') + 1])\n"
+                      "(out / 'eval.jsonl').write_text(json.dumps({'iteration': 8, 'return_mean': 1.0}) + '\\n')\n")
+    good = learning.Experiment("q/offline", "good", str(script), (), None, 8)
+    bad = learning.Experiment("q/offline", "bad", str(script), ("--fail",), None, 8)
+    results = tmp_path / "results"
+    with pytest.raises(learning.RunFailed):
+        learning.run_all({"offline": [good, bad]}, [1], jobs=1, threads=1, results_dir=results)
+    assert (learning.record_dir(results, good, 1) / "eval.jsonl").exists()
+    assert not learning.record_dir(results, bad, 1).exists()
+
+
 def test_the_records_of_finished_runs_are_not_ignored_by_git():
     """The committed copies are the only ones that outlive a machine: git must not ignore their folder (a
     `runs/` pattern once did, and two sessions' records were lost with their machines)."""
