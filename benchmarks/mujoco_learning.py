@@ -25,6 +25,7 @@ can be read against, with how their setting differs.
 """
 
 import argparse
+import json
 import shlex
 import sys
 import time
@@ -126,6 +127,25 @@ def summarize(e: Experiment, all_curves: dict, refs: dict, online_final=None) ->
     return row
 
 
+def data_note(experiments: list, seeds: list) -> str:
+    """Which dataset file each group's runs read (the SHA-256 in their stamps), and whether the file on disk now
+    is that one: datasets made on another kind of CPU differ (mujoco_datasets.py), and records outlive them."""
+    used = {}
+    for e in experiments:
+        for seed in seeds:
+            stamp = e.run_dir(seed) / learning.STAMP_FILE
+            if e.dataset and stamp.exists():
+                used.setdefault(e.dataset, set()).add(json.loads(stamp.read_text())["data_sha256"])
+    notes = []
+    for dataset, hashes in sorted(used.items(), key=lambda item: item[0].name):
+        files = sorted(dataset.path.glob("ckpt-*-replay_buffer"))
+        now = learning.file_sha256(files[-1]) if files else None
+        state = ("the file there now" if hashes == {now} else
+                 "NOT the file there now" + (f" (sha256 {now[:12]})" if now else " (none there now)"))
+        notes.append(f"{dataset.name}: sha256 {', '.join(sorted(h[:12] for h in hashes))}, {state}")
+    return f"Data the runs read: {'; '.join(notes)}.\n\n" if notes else ""
+
+
 def report(env_id: str, groups: dict, seeds: list, settings: str, results_dir: Path, command_line: str,
            references: dict) -> str:
     refs, source = buffer.reference_returns(env_id, None)
@@ -153,7 +173,8 @@ def report(env_id: str, groups: dict, seeds: list, settings: str, results_dir: P
                       xlabel="iteration (online, hybrid: = env steps; offline: gradient steps)")
         commands = "\n".join(f"    python {shlex.join(e.command('K'))}" for e in experiments)
         parts.append(f"## {group}\n\n{GROUPS[group]}\n\n{learning.markdown_table(rows)}\n\n"
-                     f"{learning.older_code_note(experiments, seeds)}![{group}]({png.name})\n\n"
+                     f"{learning.older_code_note(experiments, seeds)}{data_note(experiments, seeds)}"
+                     f"![{group}]({png.name})\n\n"
                      f"Commands, for seed K:\n\n{commands}\n\n"
                      f"**Published points to read it against.** {references.get(group, 'none recorded yet.')}\n")
     return "\n".join(parts)

@@ -144,3 +144,10 @@ def test_mujoco_learning_runs_every_group_and_writes_tables_with_published_point
     assert row.startswith(f"| sac | — | 8 (unfinished, not counted: seed 2 at 2) | 1 | {final:,.1f} ± 0.0 |")
     returns = [json.loads(line)["return_mean"] for line in (online / "seed1" / "eval.jsonl").read_text().splitlines()]
     assert f"| {np.mean(returns):,.1f} ± 0.0 |" in row  # the mean of all evaluations
+    # the report names the data each group's runs read, and says so when the file on disk is another one now
+    medium_replay = datasets / "Hopper-v5" / "medium-replay" / "ckpt-200-replay_buffer"
+    sha = learning.file_sha256(medium_replay)[:12]
+    assert f"medium-replay: sha256 {sha}, the file there now" in (results / "learning.md").read_text()
+    medium_replay.write_bytes(medium_replay.read_bytes() + b"made again elsewhere")
+    mujoco_learning.main()
+    assert f"medium-replay: sha256 {sha}, NOT the file there now" in (results / "learning.md").read_text()
