@@ -23,7 +23,7 @@ A run whose recorded command matches and whose eval.jsonl reaches the final iter
 unfinished one continues from its newest checkpoint (--resume), so a rerun resumes where an interrupted one
 stopped (a run of another command or dataset, or one without a checkpoint, is deleted and started again; one
 made by an older version of its script or buffer.py is kept and listed under its table, unless
---rerun-older-code). Each finished run's evaluations, timing and stamp are copied to <results-dir>/runs
+--rerun-older-code). Each finished run's evaluations, timing and stamp are copied to <results-dir>/records
 (committed; benchmarks/runs is not) and back where a machine lacks the run. The medium dataset (collect.py)
 and the replay dataset (the replay buffer of a 3,000-iteration SAC run) are made under benchmarks/datasets/
 the same way, when an experiment needs them.
