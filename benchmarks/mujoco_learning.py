@@ -4,7 +4,7 @@
     python benchmarks/mujoco_learning.py --env-id Hopper-v5          # every group, 3 seeds: days on 2 cores
     python benchmarks/mujoco_learning.py --env-id Hopper-v5 --only online_hybrid --seeds 1 --sac-iterations 30000
 
-Three groups of experiments (one script, its flags and one dataset each):
+Four groups of experiments (one script, its flags and one dataset each):
 
     online_hybrid      hybrid_sac.py online; hybrid with the medium-replay and with the expert dataset; an
                        RLPD-style hybrid run on medium-replay (learning.py's RLPD_FLAGS: --utd-ratio 4, 10
