@@ -148,8 +148,8 @@ def data_note(experiments: list, seeds: list) -> str:
     for dataset, hashes in sorted(used.items(), key=lambda item: item[0].name):
         files = sorted(dataset.path.glob("ckpt-*-replay_buffer"))
         now = learning.file_sha256(files[-1]) if files else None
-        state = ("the file there now" if hashes == {now} else
-                 "NOT the file there now" + (f" (sha256 {now[:12]})" if now else " (none there now)"))
+        state = ("not on this machine, so not compared" if now is None else
+                 "the file there now" if hashes == {now} else f"NOT the file there now (sha256 {now[:12]})")
         notes.append(f"{dataset.name}: sha256 {', '.join(sorted(h[:12] for h in hashes))}, {state}")
     return f"Data the runs read: {'; '.join(notes)}.\n\n" if notes else ""
 

@@ -152,3 +152,6 @@ def test_mujoco_learning_runs_every_group_and_writes_tables_with_published_point
     medium_replay.write_bytes(medium_replay.read_bytes() + b"made again elsewhere")
     mujoco_learning.main()
     assert f"medium-replay: sha256 {sha}, NOT the file there now" in (results / "learning.md").read_text()
+    medium_replay.unlink()  # a dataset not made on this machine (yet) is not called another one
+    mujoco_learning.main()
+    assert f"medium-replay: sha256 {sha}, not on this machine, so not compared" in (results / "learning.md").read_text()
