@@ -293,6 +293,12 @@ PUBLISHED = {
         "offline_to_online": "None for HalfCheetah: CORL's offline-to-online tables cover AntMaze and Adroit "
                              f"only. {_OURS}",
     },
+    "Walker2d": {
+        "offline": f"{_CORL}: BC walker2d-medium 63.23 ± 16.24; CQL walker2d-medium 80.75 ± 3.28, "
+                   f"walker2d-medium-replay 73.09 ± 13.22. {_CQL_SETTINGS} {_OURS}",
+        "offline_to_online": "None for Walker2d: CORL's offline-to-online tables cover AntMaze and Adroit only. "
+                             f"{_OURS}",
+    },
 }
 for _family in PUBLISHED.values():  # CQL with CORL's weight is read against the same CQL points
     _family["cql_weight"] = _family["offline"]
