@@ -267,29 +267,33 @@ _CQL_SETTINGS = ("Besides the steps, our CQL's defaults differ from CORL's cql.p
                  "0.2 (CORL 10, d3rlpy's D4RL script 5; the cql_weight group tries 10), critic learning rate 1e-3 "
                  "(CORL 3e-4), actor 3e-4 (3e-5), critics of 2 hidden layers with LayerNorm (CORL 3, no LayerNorm).")
 _RLPD = ("RLPD (Ball et al. 2023, ikostrikov/rlpd): 10 LayerNorm critics, minimum over 2, utd 20, half of every "
-         "batch offline, 250k env steps on D4RL -v2 data; its Hopper and HalfCheetah numbers were not found in "
-         "any source we could read, so none is quoted. Our RLPD-style run uses utd 4 (CPU time).")
+         "batch offline, 250k env steps on D4RL -v2 data; its locomotion numbers were not found in any "
+         "source we could read, so none is quoted. Our RLPD-style run uses utd 4 (CPU time).")
+
+
+def _cleanrl_sac(env_v2: str, final_return: str) -> str:
+    return (f"CleanRL's sac_continuous_action.py on {env_v2} (docs.cleanrl.dev, rl-algorithms/sac): {final_return}, "
+            "the training episodic return after 1M env steps, 3 seeds (learning starts at 5,000 steps, no LayerNorm, "
+            "actor updated twice every second step); ours are deterministic evaluation returns on the v5 env after "
+            "--sac-iterations env steps. " + _RLPD)
+
+
 PUBLISHED = {
     "Hopper": {
-        "online_hybrid": "CleanRL's sac_continuous_action.py on Hopper-v2 (docs.cleanrl.dev, rl-algorithms/sac): "
-                         "2,310.46 ± 342.82, the training episodic return after 1M env steps, 3 seeds (learning "
-                         "starts at 5,000 steps, no LayerNorm, actor updated twice every second step); ours are "
-                         "deterministic evaluation returns on Hopper-v5 after --sac-iterations env steps. " + _RLPD,
+        "online_hybrid": _cleanrl_sac("Hopper-v2", "2,310.46 ± 342.82"),
         "offline": f"{_CORL}: BC hopper-medium 53.51 ± 1.76; CQL hopper-medium 59.08 ± 3.77, hopper-medium-replay "
                    f"95.11 ± 5.27 (hopper-expert: no published CORL score). {_D3RLPY}: CQL hopper-medium 50.1 ± "
                    f"19.9, hopper-medium-replay 31.1 ± 3.4. Ours train far fewer steps (--cql-iterations). "
                    f"{_CQL_SETTINGS} {_OURS}",
     },
     "HalfCheetah": {
-        "online_hybrid": "CleanRL's sac_continuous_action.py on HalfCheetah-v2 (docs.cleanrl.dev, "
-                         "rl-algorithms/sac): 9,634.89 ± 1,423.73, the training episodic return after 1M env steps, "
-                         "3 seeds; ours: evaluation returns on HalfCheetah-v5 after --sac-iterations env steps. "
-                         + _RLPD,
+        "online_hybrid": _cleanrl_sac("HalfCheetah-v2", "9,634.89 ± 1,423.73"),
         "offline": f"{_CORL}: BC halfcheetah-medium 42.40 ± 0.19; CQL halfcheetah-medium 47.04 ± 0.22, "
                    f"halfcheetah-medium-replay 45.04 ± 0.27 (halfcheetah-expert: none published). {_D3RLPY}: CQL "
                    f"halfcheetah-medium 41.7 ± 0.2, halfcheetah-medium-replay 43.6 ± 3.0. {_CQL_SETTINGS} {_OURS}",
     },
     "Walker2d": {
+        "online_hybrid": _cleanrl_sac("Walker2d-v2", "3,591.45 ± 911.33"),
         "offline": f"{_CORL}: BC walker2d-medium 63.23 ± 16.24; CQL walker2d-medium 80.75 ± 3.28, "
                    f"walker2d-medium-replay 73.09 ± 13.22. {_CQL_SETTINGS} {_OURS}",
     },
