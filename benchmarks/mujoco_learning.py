@@ -275,7 +275,7 @@ def _cleanrl_sac(env_v2: str, final_return: str) -> str:
     return (f"CleanRL's sac_continuous_action.py on {env_v2} (docs.cleanrl.dev, rl-algorithms/sac): {final_return}, "
             "the training episodic return after 1M env steps, 3 seeds (learning starts at 5,000 steps, no LayerNorm, "
             "actor updated twice every second step); ours are deterministic evaluation returns on the v5 env after "
-            "--sac-iterations env steps. " + _RLPD)
+            "--sac-iterations env steps.")
 
 
 PUBLISHED = {
@@ -298,8 +298,10 @@ PUBLISHED = {
                    f"walker2d-medium-replay 73.09 ± 13.22. {_CQL_SETTINGS} {_OURS}",
     },
 }
-# on every env, CQL with CORL's weight is read against the same CQL points, and offline-to-online against none
+# on every env, hybrid SAC is also read against RLPD's setting, CQL with CORL's weight against the same CQL points,
+# and offline-to-online against none
 for _family in PUBLISHED.values():
+    _family["online_hybrid"] += " " + _RLPD
     _family["cql_weight"] = _family["offline"]
     _family["offline_to_online"] = ("None: CORL's offline-to-online tables (CQL, Cal-QL) cover AntMaze and Adroit "
                                     f"only. {_OURS}")
