@@ -114,9 +114,13 @@ def test_mujoco_learning_runs_every_group_and_writes_tables_with_published_point
     for group in mujoco_learning.GROUPS:
         assert f"## {group}" in text and (results / f"learning_{group}.png").stat().st_size > 0
     for name in ("| sac |", "| sac-medium-replay-rlpd |", "| bc-expert |", "| cql-medium-replay |",
-                 "| cql-medium-replay-then-online |", "| cql-medium-replay-alpha10 |"):
+                 "| cql-medium-replay-then-online |", "| cql-medium-replay-alpha10 |",
+                 "| cql-medium-replay-alpha10-then-online |"):
         assert name in text
-    assert "--cql-alpha 10 " in text  # the cql_weight group's commands carry CORL's weight
+    weighted = [line for line in text.splitlines() if "--cql-alpha 10 " in line]  # CORL's weight: the commands of
+    assert sorted(line.split("/")[-2] for line in weighted) == [  # cql_weight and the second offline-to-online run
+        "cql-medium-alpha10", "cql-medium-replay-alpha10", "cql-medium-replay-alpha10-then-online"]
+    assert all("--rl-train-after-update-steps 4 " in line for line in weighted if "then-online" in line)
     assert "D4RL's reference returns for Hopper" in text and "R_expert = 3,234.30" in text
     assert "CleanRL's sac_continuous_action.py on Hopper-v2" in text and "CQL hopper-medium 59.08" in text
     assert " ".join(learning.RLPD_FLAGS) in text
