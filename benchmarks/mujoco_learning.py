@@ -53,8 +53,8 @@ GROUPS = {
                      "of a run (the area under its curve per iteration), mean ± std over the seeds.",
     "offline": "Pure offline training, no env step: behavior cloning and CQL. Iterations are gradient steps.",
     "offline_to_online": "CQL pre-trained offline on medium-replay, then trained online with it as the offline "
-                         "part (dotted line: online training starts); with our CQL weight 0.2 and with CORL's "
-                         f"{CORL_CQL_ALPHA:g} (-alpha{CORL_CQL_ALPHA:g}, as in cql_weight).",
+                         "part (dotted line: online training starts); a row named -alpha"
+                         f"{CORL_CQL_ALPHA:g} uses CORL's CQL weight, {CORL_CQL_ALPHA:g}, as in cql_weight.",
     "cql_weight": "Pure offline CQL as in offline, but with CORL's weight of the CQL regularizer, --cql-alpha "
                   f"{CORL_CQL_ALPHA:g}, in place of our default 0.2 (chosen on Pendulum, where 5 made CQL copy "
                   "the data): does the weight the published points use change our result?",
@@ -73,7 +73,7 @@ def plan(env_id: str, args) -> dict:
     def experiment(group, name, script, flags, dataset, iterations, switch=None):
         return Experiment(f"mujoco/{env_id}/{group}", name, script, (*env, *flags), dataset and data[dataset],
                           iterations, switch=switch, eval_every=EVAL_EVERY)
-    cql, corl_weight = args.cql_iterations, ("--cql-alpha", f"{CORL_CQL_ALPHA:g}")
+    cql, corl_weight, corl = args.cql_iterations, ("--cql-alpha", f"{CORL_CQL_ALPHA:g}"), f"alpha{CORL_CQL_ALPHA:g}"
     return {
         "online_hybrid": [experiment("online_hybrid", "sac", "hybrid_sac.py", (), None, args.sac_iterations),
                           experiment("online_hybrid", "sac-medium-replay", "hybrid_sac.py", (), "medium-replay",
@@ -87,9 +87,9 @@ def plan(env_id: str, args) -> dict:
         "offline_to_online": [experiment("offline_to_online", f"cql-medium-replay{w}-then-online", "offline_cql.py",
                                          ("--rl-train-after-update-steps", str(cql), *flags), "medium-replay",
                                          2 * cql, switch=cql)
-                              for w, flags in (("", ()), (f"-alpha{CORL_CQL_ALPHA:g}", corl_weight))],
-        "cql_weight": [experiment("cql_weight", f"cql-{d}-alpha{CORL_CQL_ALPHA:g}", "offline_cql.py", corl_weight,
-                                  d, cql) for d in ("medium", "medium-replay")],
+                              for w, flags in (("", ()), (f"-{corl}", corl_weight))],
+        "cql_weight": [experiment("cql_weight", f"cql-{d}-{corl}", "offline_cql.py", corl_weight, d, cql)
+                       for d in ("medium", "medium-replay")],
     }
 
 
