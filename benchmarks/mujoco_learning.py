@@ -13,7 +13,8 @@ Four groups of experiments (one script, its flags and one dataset each):
     offline_to_online  offline_cql.py on medium-replay for --cql-iterations, then online for as many more;
                        with our CQL weight and with CORL's (--cql-alpha 10, as in cql_weight)
     cql_weight         offline_cql.py on medium and medium-replay with CORL's regularizer weight (--cql-alpha 10)
-                       instead of our default 0.2 (chosen on Pendulum), everything else as in offline
+                       instead of our default 0.2 (chosen on Pendulum), everything else as in offline; and
+                       on medium-replay for --cql-long-iterations (the -long row: a larger budget)
 
 Runs go to benchmarks/runs/mujoco/<env-id>/<group>/<experiment>/seed<k> and are skipped when finished with
 the same command and data (learning.py's machinery: made by older code, kept and listed; --rerun-older-code
@@ -57,7 +58,8 @@ GROUPS = {
                          f"{CORL_CQL_ALPHA:g} uses CORL's CQL weight, {CORL_CQL_ALPHA:g}, as in cql_weight.",
     "cql_weight": "Pure offline CQL as in offline, but with CORL's weight of the CQL regularizer, --cql-alpha "
                   f"{CORL_CQL_ALPHA:g}, in place of our default 0.2 (chosen on Pendulum, where 5 made CQL copy "
-                  "the data): does the weight the published points use change our result?",
+                  "the data): does the weight the published points use change our result? The row named -long "
+                  "trains for --cql-long-iterations: does a larger budget close the rest of the gap?",
 }
 EVAL_EVERY = 5_000  # 10 Hopper episodes take seconds: every 250 iterations would double a run's time
 
@@ -89,7 +91,9 @@ def plan(env_id: str, args) -> dict:
                                          2 * cql, switch=cql)
                               for w, flags in (("", ()), (f"-{corl}", corl_weight))],
         "cql_weight": [experiment("cql_weight", f"cql-{d}-{corl}", "offline_cql.py", corl_weight, d, cql)
-                       for d in ("medium", "medium-replay")],
+                       for d in ("medium", "medium-replay")]
+        + [experiment("cql_weight", f"cql-medium-replay-{corl}-long", "offline_cql.py", corl_weight, "medium-replay",
+                      args.cql_long_iterations)],
     }
 
 
@@ -204,6 +208,8 @@ def main():
     parser.add_argument("--bc-iterations", type=int, default=100_000)
     parser.add_argument("--cql-iterations", type=int, default=20_000,
                         help="offline CQL, and the offline phase of offline-to-online CQL")
+    parser.add_argument("--cql-long-iterations", type=int, default=100_000,
+                        help="the cql_weight group's -long run (a tenth of CORL's budget: about 2.5 hours on one core)")
     parser.add_argument("--datasets-dir", type=Path, default=BENCH / "datasets")
     parser.add_argument("--results-dir", type=Path, help="default: benchmarks/results/mujoco_<env-id>")
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time")
@@ -214,7 +220,7 @@ def main():
                         help="run nothing: write the tables from the evaluations made so far (unfinished runs marked)")
     args = parser.parse_args()
     if min(args.jobs, args.threads, args.sac_iterations, args.rlpd_iterations, args.bc_iterations,
-           args.cql_iterations) <= 0:
+           args.cql_iterations, args.cql_long_iterations) <= 0:
         parser.error("--jobs, --threads and the iteration counts must be positive")
     if buffer.reference_returns(args.env_id, None)[0] is None:
         parser.error(f"--env-id {args.env_id}: no D4RL reference returns known, so no normalized score "
@@ -234,7 +240,8 @@ def main():
         parser.exit(2, f"error: no dataset in {', '.join(missing)}: make it first with python "
                        f"benchmarks/mujoco_datasets.py --env-id {args.env_id} (or choose --only/--experiments)\n")
     settings = (f"online and hybrid SAC {args.sac_iterations:,} iterations, RLPD-style {args.rlpd_iterations:,}, "
-                f"BC {args.bc_iterations:,}, CQL {args.cql_iterations:,} (offline-to-online: "
+                f"BC {args.bc_iterations:,}, CQL {args.cql_iterations:,} (-long: {args.cql_long_iterations:,}; "
+                f"offline-to-online: "
                 f"{2 * args.cql_iterations:,}, online from {args.cql_iterations:,}); evaluation every "
                 f"{EVAL_EVERY:,} iterations; {args.threads} torch thread(s) per run")
     print(f"{settings}; seeds {' '.join(map(str, args.seeds))}", flush=True)

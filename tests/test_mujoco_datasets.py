@@ -97,8 +97,8 @@ def test_mujoco_learning_runs_every_group_and_writes_tables_with_published_point
     monkeypatch.setattr(learning, "EVAL_EPISODES", 1)  # Hopper episodes, 10 per evaluation: most of the time
     datasets, results = tmp_path / "datasets", tmp_path / "results"
     flags = ["--env-id", "Hopper-v5", "--seeds", "1", "--sac-iterations", "8", "--rlpd-iterations", "4",
-             "--bc-iterations", "4", "--cql-iterations", "4", "--datasets-dir", str(datasets),
-             "--results-dir", str(results)]
+             "--bc-iterations", "4", "--cql-iterations", "4", "--cql-long-iterations", "6",
+             "--datasets-dir", str(datasets), "--results-dir", str(results)]
     missing = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "mujoco_learning.py"), *flags],
                              capture_output=True, text=True, timeout=120)
     assert missing.returncode == 2 and missing.stderr.startswith("error: no dataset in ")
@@ -119,7 +119,8 @@ def test_mujoco_learning_runs_every_group_and_writes_tables_with_published_point
         assert name in text
     weighted = [line for line in text.splitlines() if "--cql-alpha 10 " in line]  # CORL's weight: the commands of
     assert sorted(line.split("/")[-2] for line in weighted) == [  # cql_weight and the second offline-to-online run
-        "cql-medium-alpha10", "cql-medium-replay-alpha10", "cql-medium-replay-alpha10-then-online"]
+        "cql-medium-alpha10", "cql-medium-replay-alpha10", "cql-medium-replay-alpha10-long",
+        "cql-medium-replay-alpha10-then-online"]
     assert all("--rl-train-after-update-steps 4 " in line for line in weighted if "then-online" in line)
     assert "D4RL's reference returns for Hopper" in text and "R_expert = 3,234.30" in text
     assert "CleanRL's sac_continuous_action.py on Hopper-v2" in text and "CQL hopper-medium 59.08" in text
@@ -127,6 +128,7 @@ def test_mujoco_learning_runs_every_group_and_writes_tables_with_published_point
     runs = tmp_path / "runs" / "mujoco" / "Hopper-v5"
     assert learning.last_iteration(runs / "online_hybrid" / "sac-expert" / "seed1") == 8
     assert learning.last_iteration(runs / "offline_to_online" / "cql-medium-replay-then-online" / "seed1") == 8
+    assert learning.last_iteration(runs / "cql_weight" / "cql-medium-replay-alpha10-long" / "seed1") == 6
     record = results / "records" / "online_hybrid" / "sac-expert" / "seed1"  # committed copies of finished runs
     assert (record / "eval.jsonl").read_text() == (runs / "online_hybrid" / "sac-expert" / "seed1" / "eval.jsonl"
                                                    ).read_text()
