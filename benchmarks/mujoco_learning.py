@@ -208,8 +208,9 @@ def main():
     parser.add_argument("--bc-iterations", type=int, default=100_000)
     parser.add_argument("--cql-iterations", type=int, default=20_000,
                         help="offline CQL, and the offline phase of offline-to-online CQL")
-    parser.add_argument("--cql-long-iterations", type=int, default=100_000,
-                        help="the cql_weight group's -long run (a tenth of CORL's budget: about 2.5 hours on one core)")
+    parser.add_argument("--cql-long-iterations", type=int, default=60_000,
+                        help="the cql_weight group's -long run (3 times --cql-iterations: about 100 minutes on one "
+                             "core beside another run; CORL's budget is 1M)")
     parser.add_argument("--datasets-dir", type=Path, default=BENCH / "datasets")
     parser.add_argument("--results-dir", type=Path, help="default: benchmarks/results/mujoco_<env-id>")
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time")
