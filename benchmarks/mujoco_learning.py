@@ -209,8 +209,8 @@ def main():
     parser.add_argument("--cql-iterations", type=int, default=20_000,
                         help="offline CQL, and the offline phase of offline-to-online CQL")
     parser.add_argument("--cql-long-iterations", type=int, default=60_000,
-                        help="the cql_weight group's -long run (3 times --cql-iterations: about 100 minutes on one "
-                             "core beside another run; CORL's budget is 1M)")
+                        help="the cql_weight group's -long run (3 times --cql-iterations: 110 minutes on one core "
+                             "beside another run on Hopper; CORL's budget is 1M)")
     parser.add_argument("--datasets-dir", type=Path, default=BENCH / "datasets")
     parser.add_argument("--results-dir", type=Path, help="default: benchmarks/results/mujoco_<env-id>")
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time")
@@ -242,9 +242,8 @@ def main():
                        f"benchmarks/mujoco_datasets.py --env-id {args.env_id} (or choose --only/--experiments)\n")
     settings = (f"online and hybrid SAC {args.sac_iterations:,} iterations, RLPD-style {args.rlpd_iterations:,}, "
                 f"BC {args.bc_iterations:,}, CQL {args.cql_iterations:,} (-long: {args.cql_long_iterations:,}; "
-                f"offline-to-online: "
-                f"{2 * args.cql_iterations:,}, online from {args.cql_iterations:,}); evaluation every "
-                f"{EVAL_EVERY:,} iterations; {args.threads} torch thread(s) per run")
+                f"offline-to-online: {2 * args.cql_iterations:,}, online from {args.cql_iterations:,}); "
+                f"evaluation every {EVAL_EVERY:,} iterations; {args.threads} torch thread(s) per run")
     print(f"{settings}; seeds {' '.join(map(str, args.seeds))}", flush=True)
     start = time.time()
     results_dir = args.results_dir or BENCH / "results" / f"mujoco_{args.env_id}"
