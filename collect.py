@@ -301,6 +301,10 @@ def find_minari(dataset: str, download: bool) -> Path:
             raise CollectError(f"--dataset {dataset}: not in the local Minari root {get_dataset_path()} (--download "
                                f"fetches it from the Minari server; --minari-root or MINARI_DATASETS_PATH sets "
                                f"the root)")
+        print(f"downloading {dataset} from the Minari server")
+        # huggingface_hub warns on each of its 5 retries (about 25 s without a network): the error line says it all
+        from huggingface_hub.utils import logging as hf_logging  # its import sets its level: import it first
+        hf_logging.set_verbosity_error()
         try:
             minari.download_dataset(dataset)
         except Exception as e:  # Minari's ValueError (no such remote dataset), and whatever the network library raises

@@ -16,6 +16,7 @@ from buffer import FIRST, LAST, MID
 from conftest import ROOT
 
 DATA = ROOT / "data"
+MINARI_DOWNLOAD = minari.download_dataset  # the real one: the fixture below replaces it in every test
 
 
 @pytest.fixture(autouse=True)
@@ -292,6 +293,24 @@ def test_dataset_not_local_without_network(tmp_path, monkeypatch, capsys):
     assert run(*args, "--download") == 2 and asked == ["mujoco/hopper/medium-v0"]
     assert capsys.readouterr().err.splitlines() == [
         "error: --dataset mujoco/hopper/medium-v0: could not be downloaded ([Errno -2] Name or service not known)"]
+    assert not (tmp_path / "x").exists()
+
+
+def test_download_without_a_server_is_one_line_not_the_retries(tmp_path, monkeypatch, capsys):
+    """Minari's real download, against a loopback port where nothing listens (as without a network here):
+    huggingface_hub warns on each of its retries; the user sees only our error line."""
+    import time
+
+    from huggingface_hub import constants
+    monkeypatch.setattr(minari, "download_dataset", MINARI_DOWNLOAD)
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)  # its back-off between retries
+    assert run("--env-id", "Hopper-v5", "--source", "minari", "--dataset", "mujoco/hopper/medium-v0", "--download",
+               "--output", tmp_path / "x") == 2
+    out, err = capsys.readouterr()
+    assert out.splitlines() == ["downloading mujoco/hopper/medium-v0 from the Minari server"]
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("error: --dataset mujoco/hopper/medium-v0: could not be downloaded (")
     assert not (tmp_path / "x").exists()
 
 
