@@ -459,10 +459,11 @@ def markdown_table(rows: list) -> str:
     return "\n".join(lines)
 
 
-def plot(experiments: list, curves: dict, title: str, path: Path, target=(SOLVED_RETURN, "return -200"),
-         xlabel="iteration"):
-    """Evaluation return against iterations per experiment (mean over seeds, min-max band); target: a
-    dashed horizontal line (value, label), or None."""
+def plot(experiments: list, curves: dict, title: str, path: Path, refs: dict,
+         target=(SOLVED_RETURN, "return -200"), xlabel="iteration"):
+    """Evaluation return against iterations per experiment (mean over seeds, min-max band), with the normalized
+    score (refs: the reference returns) on the right-hand axis; target: a dashed horizontal line (value, label),
+    or None."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -479,6 +480,10 @@ def plot(experiments: list, curves: dict, title: str, path: Path, target=(SOLVED
     if target is not None:
         ax.axhline(target[0], color="gray", linestyle="--", linewidth=1, label=target[1])
     ax.set(xlabel=xlabel, ylabel="evaluation return (mean over seeds, band min-max)", title=title)
+    span = refs["expert"] - refs["random"]  # the score is linear in the return: a second scale, not a second curve
+    ax.secondary_yaxis("right", functions=(lambda r: buffer.normalized_score(r, {"reference_returns": refs}),
+                                           lambda score: refs["random"] + score * span / 100)
+                       ).set_ylabel("normalized score (0 random, 100 expert)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small", loc="best")
     fig.tight_layout()
@@ -500,7 +505,7 @@ def report(questions: dict, seeds: list, mode_text: str, results_dir: Path, comm
     for question, experiments in questions.items():
         curves = {e.name: load_curves(e, seeds) for e in experiments}
         png = results_dir / f"learning_{question}.png"
-        plot(experiments, curves, f"Pendulum-v1, {question}", png)
+        plot(experiments, curves, f"Pendulum-v1, {question}", png, refs)
         commands = "\n".join(f"    python {shlex.join(e.command('K'))}" for e in experiments)
         rows = [summarize(e, curves[e.name], refs) for e in experiments]
         if question == "rlpd":

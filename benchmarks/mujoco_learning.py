@@ -184,7 +184,7 @@ def report(env_id: str, groups: dict, seeds: list, settings: str, results_dir: P
         rows = [summarize(e, curves[e.name], refs, online_final) for e in experiments]
         png = results_dir / f"learning_{group}.png"
         target = None if online_final is None else (online_final, f"online SAC's final return ({online_final:,.0f})")
-        learning.plot(experiments, counted_curves, f"{env_id}, {group}", png, target=target,
+        learning.plot(experiments, counted_curves, f"{env_id}, {group}", png, refs, target=target,
                       xlabel="iteration (online, hybrid: = env steps; offline: gradient steps)")
         commands = "\n".join(f"    python {shlex.join(e.command('K'))}" for e in experiments)
         parts.append(f"## {group}\n\n{GROUPS[group]}\n\n{learning.markdown_table(rows)}\n\n"

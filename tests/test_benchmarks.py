@@ -10,7 +10,9 @@ import re
 import shutil
 import subprocess
 import sys
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 
@@ -157,6 +159,22 @@ def test_the_records_of_finished_runs_are_not_ignored_by_git():
         assert check.returncode == 1, f"git ignores {record}: {check.stdout}"
     run = learning.Experiment("q", "e", "offline_bc.py", (), None, 5).run_dir(1) / "eval.jsonl"
     assert subprocess.run(["git", "check-ignore", "-q", str(run)], cwd=ROOT).returncode == 0  # runs themselves: ignored
+
+
+def test_figures_give_the_normalized_score_on_their_right_hand_axis(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+    closed = []
+    monkeypatch.setattr(plt, "close", closed.append)  # keep the figure plot() saved, to read its axes
+    curves = {"sac": {1: (np.array([250, 500]), np.array([-900.0, -100.0])),
+                      2: (np.array([250, 500]), np.array([-700.0, -300.0]))}}
+    learning.plot([SimpleNamespace(name="sac", switch=None)], curves, "t", tmp_path / "t.png",
+                  {"random": -1000.0, "expert": 0.0}, target=None)
+    assert (tmp_path / "t.png").stat().st_size > 0
+    ax, = closed[0].axes[:1]
+    score_axis, = ax.child_axes
+    assert score_axis.get_ylabel().startswith("normalized score")
+    low, high = ax.get_ylim()
+    assert score_axis.get_ylim() == pytest.approx((100 * (low + 1000) / 1000, 100 * (high + 1000) / 1000))
 
 
 @pytest.mark.parametrize("scale", [1, 0.5, 0.005, 0.0043, 0.0021])
