@@ -304,11 +304,14 @@ def find_minari(dataset: str, download: bool) -> Path:
         print(f"downloading {dataset} from the Minari server")
         # huggingface_hub warns on each of its 5 retries (about 25 s without a network): the error line says it all
         from huggingface_hub.utils import logging as hf_logging  # its import sets its level: import it first
+        verbosity = hf_logging.get_verbosity()
         hf_logging.set_verbosity_error()
         try:
             minari.download_dataset(dataset)
         except Exception as e:  # Minari's ValueError (no such remote dataset), and whatever the network library raises
             raise CollectError(f"--dataset {dataset}: could not be downloaded ({reason(e, whole_line=True)})") from None
+        finally:
+            hf_logging.set_verbosity(verbosity)
     return path
 
 

@@ -170,8 +170,8 @@ def test_figures_give_the_normalized_score_on_their_right_hand_axis(tmp_path, mo
     learning.plot([SimpleNamespace(name="sac", switch=None)], curves, "t", tmp_path / "t.png",
                   {"random": -1000.0, "expert": 0.0}, target=None)
     assert (tmp_path / "t.png").stat().st_size > 0
-    ax, = closed[0].axes[:1]
-    score_axis, = ax.child_axes
+    ax = closed[0].axes[0]
+    score_axis, = ax.child_axes  # the right-hand axis
     assert score_axis.get_ylabel().startswith("normalized score")
     low, high = ax.get_ylim()
     assert score_axis.get_ylim() == pytest.approx((100 * (low + 1000) / 1000, 100 * (high + 1000) / 1000))

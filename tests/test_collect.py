@@ -302,6 +302,7 @@ def test_download_without_a_server_is_one_line_not_the_retries(tmp_path, monkeyp
     import time
 
     from huggingface_hub import constants
+    from huggingface_hub.utils import logging as hf_logging
     monkeypatch.setattr(minari, "download_dataset", MINARI_DOWNLOAD)
     monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")
     monkeypatch.setattr(time, "sleep", lambda seconds: None)  # its back-off between retries
@@ -312,6 +313,7 @@ def test_download_without_a_server_is_one_line_not_the_retries(tmp_path, monkeyp
     assert len(err.splitlines()) == 1, err
     assert err.startswith("error: --dataset mujoco/hopper/medium-v0: could not be downloaded (")
     assert not (tmp_path / "x").exists()
+    assert hf_logging.get_verbosity() == hf_logging.WARNING  # silenced for the download only
 
 
 def test_download_then_converts(tmp_path, monkeypatch, capsys):
