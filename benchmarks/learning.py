@@ -39,17 +39,12 @@ invocation into the same --results-dir replaces them with its own.
 """
 
 import argparse
-import hashlib
 import json
 import os
 import shlex
-import shutil
-import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Optional
 
@@ -59,6 +54,10 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent  # the repository: the scripts run from here
 sys.path.insert(0, str(ROOT))
 import buffer  # noqa: E402  (the project's normalized_score)
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import runner  # noqa: E402
+from runner import STAMP_FILE, TIMING_FILE, RunFailed, code_sha256, file_sha256, rel  # noqa: E402, F401
 
 BENCH = ROOT / "benchmarks"
 RUNS, DATASETS = BENCH / "runs", BENCH / "datasets"
@@ -156,12 +155,6 @@ class Experiment:
                 "--seed", str(seed), "--run-dir", rel(self.run_dir(seed))]
 
 
-def rel(path: Path) -> str:
-    """A path as the commands show it: relative to the repository when inside it."""
-    path = Path(os.path.abspath(path))
-    return os.path.relpath(path, ROOT) if path.is_relative_to(ROOT.parent) else str(path)
-
-
 def make_datasets(scale_iterations, alf_buffer: Optional[str]) -> dict:
     medium_file = DATASETS / "pendulum_medium" / "ckpt-10000-replay_buffer"
     replay_run, replay_iterations = DATASETS / "pendulum_replay_run", scale_iterations(3000)
@@ -215,7 +208,7 @@ def plan(mode: Mode, scale: float, alf_buffer: Optional[str]) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
-# Running
+# Running (each run a task of benchmarks/runner.py, on Ray)
 
 
 def last_iteration(run_dir: Path) -> int:
@@ -229,36 +222,6 @@ def last_iteration(run_dir: Path) -> int:
         return 0
 
 
-TIMING_FILE = "benchmark_time.json"  # a finished run's wall and CPU (user + system) seconds
-
-
-class RunFailed(Exception):
-    pass
-
-
-STAMP_FILE = "benchmark_command.json"  # a run's command and the hashes of the code and data it read
-
-
-def file_sha256(*paths) -> str:
-    digest = hashlib.sha256()
-    for path in paths:
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
-def code_sha256(command: list) -> str:
-    """The code a run reads: the script it runs and buffer.py, which every script imports."""
-    return file_sha256(ROOT / command[0], ROOT / "buffer.py")
-
-
-def run_inputs(command: list) -> dict:
-    """What a run reads, hashed: its code and its data (the buffer file of its --offline-buffer-dir, if any)."""
-    data = None
-    if "--offline-buffer-dir" in command:
-        data = file_sha256(buffer.find_buffer_file(ROOT / command[command.index("--offline-buffer-dir") + 1]))
-    return {"code_sha256": code_sha256(command), "data_sha256": data}
-
-
 def made_by_older_code(out_dir: Path) -> bool:
     """Whether the run in out_dir was made, in whole or in part, by other code than the script and buffer.py now."""
     stamp_path = out_dir / STAMP_FILE
@@ -269,62 +232,27 @@ def made_by_older_code(out_dir: Path) -> bool:
 
 
 def older_code_note(experiments: list, seeds: list) -> str:
-    """A line naming the runs of these experiments made by older code (kept by ensure), or "" if none."""
+    """A line naming the runs of these experiments made by older code (kept), or "" if none."""
     older = [f"{e.name} seed {seed}" for e in experiments for seed in seeds if made_by_older_code(e.run_dir(seed))]
     return (f"Made, in whole or in part, by an older version of the script or buffer.py (kept; --rerun-older-code "
             f"makes them again): {', '.join(older)}.\n\n" if older else "")
 
 
-def ensure(command: list, out_dir: Path, finished, label: str, threads: int, rerun_older_code: bool = False):
-    """Run `python <command>` from the repository root (torch with `threads` threads) unless out_dir
-    already holds a finished run of this command and data. A run made by older code (an edit of the script or
-    of buffer.py since) is kept, or continued from its checkpoint with the code of now, and reports list it;
-    with rerun_older_code it is made again. Any other out_dir (another command or dataset, or unfinished
-    without a checkpoint) is deleted first."""
+def to_run(command: list, out_dir: Path, finished: bool, label: str, rerun_older_code: bool,
+           outputs=("eval.jsonl",)) -> Optional[runner.Run]:
+    """The task that makes out_dir, or None where out_dir holds a finished run of this command and data already.
+    A run made by older code (an edit of the script or of buffer.py since) is kept, or continued from its checkpoint
+    with the code of now, and reports list it; with rerun_older_code it is made again."""
+    run = runner.Run.of(label, command, out_dir, outputs)
     stamp_path = out_dir / STAMP_FILE
-    stamp = {"command": command, **run_inputs(command)}
     saved = json.loads(stamp_path.read_text()) if stamp_path.exists() else {}
-    older = saved.get("code_sha256") != stamp["code_sha256"]
-    same = all(saved.get(key) == stamp[key] for key in ("command", "data_sha256")) and not (older and rerun_older_code)
-    if same and finished():
+    older = saved.get("code_sha256") != run.stamp["code_sha256"]
+    same = all(saved.get(key) == run.stamp[key] for key in ("command", "data_sha256")) and not (
+        older and rerun_older_code)
+    if same and finished:
         print(f"{label}: done already{' (by older code: kept)' if older else ''}, skipped", flush=True)
-        return
-    # an interrupted run of this very command continues from its newest checkpoint (the scripts' --resume;
-    # an online run's envs restart their episodes there, so it is not bitwise the uninterrupted run)
-    resume = same and any((out_dir / "train" / "algorithm").glob("ckpt-*"))
-    if out_dir.exists() and not resume:
-        print(f"{label}: unfinished or made by another command, data{', or code' if rerun_older_code else ''}: "
-              f"deleting {rel(out_dir)}", flush=True)
-        shutil.rmtree(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if resume:  # the stamp stays: a run made by older code stays marked so
-        note = " (made by older code; the code of now goes on)" if older else ""
-        print(f"{label}: continuing from its checkpoint{note}: python {command[0]} --resume {rel(out_dir)}", flush=True)
-        command = [command[0], "--resume", rel(out_dir)]
-    else:
-        stamp_path.write_text(json.dumps(stamp))
-        print(f"{label}: python {shlex.join(command)}", flush=True)
-    start = time.time()
-    log = out_dir / "benchmark.log"
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    with open(log, "a" if resume else "w") as f:
-        process = subprocess.Popen([sys.executable, *command], cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT)
-        try:
-            _, status, usage = os.wait4(process.pid, 0)  # this child's own CPU time, also with --jobs > 1
-        except BaseException:  # e.g. Ctrl-C: the run stops too (as subprocess.run would do)
-            process.kill()
-            process.wait()
-            raise
-        process.returncode = returncode = os.waitstatus_to_exitcode(status)
-    if returncode != 0 or not finished():
-        tail = "\n".join(log.read_text().splitlines()[-15:])
-        hint = "; it was made by older code: --rerun-older-code starts it again" if older and resume else ""
-        raise RunFailed(f"{label}: failed (exit code {returncode}){hint}; the end of {rel(log)}:\n{tail}")
-    seconds = time.time() - start
-    # a resumed run's times are its last part's only: marked, and left out of the CPU-time columns
-    (out_dir / TIMING_FILE).write_text(json.dumps({"wall_seconds": seconds, "resumed": resume,
-                                                   "cpu_seconds": usage.ru_utime + usage.ru_stime}))
-    print(f"{label}: finished in {seconds:.0f} s", flush=True)
+        return None
+    return run
 
 
 # A finished run's small files, copied beside its report: benchmarks/results is committed, benchmarks/runs is not,
@@ -338,8 +266,8 @@ def record_dir(results_dir: Path, e: Experiment, seed: int) -> Path:
 
 def sync_records(questions: dict, seeds: list, results_dir: Path):
     """Copy each finished run's RECORD_FILES to its record_dir, and a record back where its run directory is
-    missing (a new machine): reports, and ensure's skipping of finished runs, then go on as before. A restored
-    run has no checkpoint: where its command or data differs now, ensure makes it again from the start."""
+    missing (a new machine): reports, and the skipping of finished runs, then go on as before. A restored
+    run has no checkpoint: where its command or data differs now, it is made again from the start."""
     for e in (e for exps in questions.values() for e in exps):
         for seed in seeds:
             run, record = e.run_dir(seed), record_dir(results_dir, e, seed)
@@ -353,37 +281,29 @@ def sync_records(questions: dict, seeds: list, results_dir: Path):
             target.mkdir(parents=True, exist_ok=True)
             for name in RECORD_FILES:
                 if (source / name).exists():
-                    shutil.copyfile(source / name, target / name)
-
-
-def run_parallel(tasks: list, jobs: int):
-    """Call every task (a function of nothing), `jobs` at a time; a failure cancels those not started."""
-    with ThreadPoolExecutor(jobs) as pool:
-        futures = [pool.submit(task) for task in tasks]
-        try:
-            for future in futures:
-                future.result()
-        except BaseException:
-            pool.shutdown(cancel_futures=True)
-            raise
+                    runner.write_atomically(target / name, (source / name).read_bytes())
 
 
 def run_all(questions: dict, seeds: list, jobs: int, threads: int, rerun_older_code: bool = False,
-            results_dir: Optional[Path] = None):
-    """Make the datasets the experiments need, then every (experiment, seed) run (ensure's rules), each one's
-    record copied to results_dir as soon as it finishes (a session may end before the others do)."""
+            results_dir: Optional[Path] = None, address: Optional[str] = None):
+    """Make the datasets the experiments need, then every (experiment, seed) run not finished yet, on Ray (embedded
+    with `jobs` CPUs, or the cluster at address), each one's record copied to results_dir as soon as it finishes."""
     datasets = {e.dataset.name: e.dataset for exps in questions.values() for e in exps
                 if e.dataset is not None and e.dataset.make}
-    run_parallel([partial(ensure, d.make, d.path, d.made_file.exists, f"dataset {d.name}", threads, rerun_older_code)
-                  for d in datasets.values()], jobs)
-    runs = [(e, seed) for exps in questions.values() for e in exps for seed in seeds]
+    experiments = {e.run_dir(seed): (e, seed) for exps in questions.values() for e in exps for seed in seeds}
 
-    def run(i, e, seed):
-        ensure(e.command(seed), e.run_dir(seed), partial(e.finished, seed),
-               f"[{i}/{len(runs)}] {e.question}/{e.name} seed {seed}", threads, rerun_older_code)
+    def record(run):
         if results_dir is not None:
+            e, seed = experiments[run.run_dir]
             sync_records({e.question: [e]}, [seed], results_dir)
-    run_parallel([partial(run, i, e, seed) for i, (e, seed) in enumerate(runs, 1)], jobs)
+    with runner.ray_cluster(address, jobs) as ray:
+        made = [to_run(d.make, d.path, d.made_file.exists(), f"dataset {d.name}", rerun_older_code,
+                       outputs=[str(d.made_file.relative_to(d.path))]) for d in datasets.values()]
+        runner.run_all(ray, [run for run in made if run], threads, rerun_older_code)
+        runs = [to_run(e.command(seed), e.run_dir(seed), e.finished(seed),
+                       f"[{i}/{len(experiments)}] {e.question}/{e.name} seed {seed}", rerun_older_code)
+                for i, (e, seed) in enumerate(experiments.values(), 1)]
+        runner.run_all(ray, [run for run in runs if run], threads, rerun_older_code, on_finished=record)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -516,6 +436,12 @@ def report(questions: dict, seeds: list, mode_text: str, results_dir: Path, comm
     return "\n".join(parts)
 
 
+def add_cluster_flags(parser):
+    parser.add_argument("--address", metavar="auto|HOST:PORT",
+                        help="join this running Ray cluster (default: Ray embedded on this machine, --jobs CPUs)")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at a time without --address (default 1)")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
@@ -527,7 +453,7 @@ def main():
                         help="run and report only the experiments whose names start with these (e.g. bc- sac-alf)")
     parser.add_argument("--alf-buffer", metavar="PATH", help="also run hybrid SAC with this ALF buffer file")
     parser.add_argument("--results-dir", type=Path, default=BENCH / "results")
-    parser.add_argument("--jobs", type=int, default=1, help="runs at a time (default 1)")
+    add_cluster_flags(parser)
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads per run (OMP_NUM_THREADS; default 1: the networks are small, and "
                              "more threads than free cores slow torch down many times)")
@@ -557,9 +483,9 @@ def main():
     start = time.time()
     sync_records(questions, seeds, args.results_dir)
     try:
-        run_all(questions, seeds, args.jobs, args.threads, args.rerun_older_code, args.results_dir)
+        run_all(questions, seeds, args.jobs, args.threads, args.rerun_older_code, args.results_dir, args.address)
     except RunFailed as e:
-        sys.exit(str(e))
+        parser.exit(2, f"error: {e}\n")
     finally:
         sync_records(questions, seeds, args.results_dir)
     args.results_dir.mkdir(parents=True, exist_ok=True)

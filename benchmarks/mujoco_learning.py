@@ -213,7 +213,7 @@ def main():
                              "beside another run on Hopper; CORL's budget is 1M)")
     parser.add_argument("--datasets-dir", type=Path, default=BENCH / "datasets")
     parser.add_argument("--results-dir", type=Path, help="default: benchmarks/results/mujoco_<env-id>")
-    parser.add_argument("--jobs", type=int, default=1, help="runs at a time")
+    learning.add_cluster_flags(parser)
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
     parser.add_argument("--rerun-older-code", action="store_true",
                         help="make again the runs made by an older version of their script or buffer.py")
@@ -250,9 +250,10 @@ def main():
     learning.sync_records(groups, args.seeds, results_dir)
     try:
         if not args.report_only:
-            learning.run_all(groups, args.seeds, args.jobs, args.threads, args.rerun_older_code, results_dir)
+            learning.run_all(groups, args.seeds, args.jobs, args.threads, args.rerun_older_code, results_dir,
+                             args.address)
     except learning.RunFailed as e:
-        sys.exit(str(e))
+        parser.exit(2, f"error: {e}\n")
     finally:
         learning.sync_records(groups, args.seeds, results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)

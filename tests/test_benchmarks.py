@@ -23,6 +23,7 @@ from conftest import ROOT
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import data_scale  # noqa: E402
 import learning  # noqa: E402
+import runner  # noqa: E402
 import speed  # noqa: E402
 
 EXPERT = ROOT / "data" / "pendulum_expert"
@@ -43,9 +44,12 @@ def test_a_finished_run_is_reused_an_interrupted_one_resumed_and_a_changed_one_m
     (data / "ckpt-1-replay_buffer").write_text("rows")
 
     def ensure(*extra_args, rerun_older_code=False):
-        learning.ensure([str(script), str(out_dir), "--offline-buffer-dir", str(data), *extra_args], out_dir,
-                        lambda: learning.last_iteration(out_dir) >= 5, "fake", threads=1,
-                        rerun_older_code=rerun_older_code)
+        """The driver's choice (skip a finished run, else a task), then the task, as Ray would run it."""
+        run = learning.to_run([str(script), str(out_dir), "--offline-buffer-dir", str(data), *extra_args], out_dir,
+                              learning.last_iteration(out_dir) >= 5, "fake", rerun_older_code)
+        if run is not None:
+            dataset = (data / "ckpt-1-replay_buffer").read_bytes()
+            runner.store(run, runner.execute(run, dataset, threads=1, rerun_older_code=rerun_older_code))
         return len((tmp_path / "runs_made").read_text())
 
     def checkpointed_but_unfinished():
@@ -92,7 +96,8 @@ def test_a_finished_run_is_reused_an_interrupted_one_resumed_and_a_changed_one_m
     assert "e seed 1." in learning.older_code_note([e], [1, 2]) and learning.older_code_note([e], [2]) == ""
     checkpointed_but_unfinished()  # interrupted again, and the code of now cannot continue it: the error says why
     script.write_text("import sys\nsys.exit(3)\n")
-    with pytest.raises(learning.RunFailed, match=r"exit code 3\); it was made by older code: --rerun-older-code"):
+    with pytest.raises(learning.RunFailed, match=r"^fake: failed \(exit code 3\) on .*; it was made by older code: "
+                                                 r"--rerun-older-code starts it again; its last line: ''; the log: "):
         ensure("--yet-another-flag")
 
 

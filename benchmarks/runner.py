@@ -1,0 +1,278 @@
+"""The benchmarks' runner: every run of a grid (one script, its flags, one dataset, one seed) is a Ray task asking
+for one CPU (and a GPU where the run passes --cuda and the cluster has one).
+
+With no address Ray starts embedded on this machine, on its loopback address, with `jobs` CPUs; `--address auto`
+or `--address HOST:PORT` joins a running cluster (benchmarks/README.md says how to start one). No shared filesystem
+is assumed: the code travels as Ray's working_dir, a run's dataset through the object store (cached per node by
+its SHA-256), and the task returns the run's outputs (eval.jsonl, or the file a dataset's command makes), its
+timing and stamp to the driver, which writes them under the run's directory, each to a temporary name and renamed.
+A task whose worker or node dies is retried by Ray (the run made again from the start: bitwise the same result).
+"""
+
+import ctypes
+import hashlib
+import importlib.util
+import json
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+ROOT = Path(__file__).resolve().parent.parent  # the repository: the scripts run from here (or its copy on a worker)
+STAMP_FILE = "benchmark_command.json"  # a run's command and the hashes of the code and data it read
+TIMING_FILE = "benchmark_time.json"  # a finished run's wall and CPU (user + system) seconds
+LOG_FILE = "benchmark.log"
+# what a node's Python must import to run the scripts (requirements.txt); checked before a task runs anything
+NEEDED_MODULES = ("torch", "gymnasium", "mujoco", "numpy", "tyro", "tensorboard", "tqdm")
+NO_THREADS_FLAG = ("collect.py",)  # scripts without --torch-threads (OMP_NUM_THREADS alone sets their threads)
+TASK_RETRIES = 3  # a task whose worker process or node dies is started again this many times
+LOOPBACK = ("127.0.0.1", "localhost")
+
+
+class RunFailed(Exception):
+    """A run or the cluster failed: the message, one line, names the run and says why."""
+
+
+def rel(path: Path) -> str:
+    """A path as the commands show it: relative to the repository when inside it."""
+    path = Path(os.path.abspath(path))
+    return os.path.relpath(path, ROOT) if path.is_relative_to(ROOT.parent) else str(path)
+
+
+def file_sha256(*paths) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()
+
+
+def code_sha256(command: list) -> str:
+    """The code a run reads: the script it runs and buffer.py, which every script imports."""
+    return file_sha256(ROOT / command[0], ROOT / "buffer.py")
+
+
+def data_file(command: list) -> Optional[Path]:
+    """The buffer file of a command's --offline-buffer-dir (None without one)."""
+    if "--offline-buffer-dir" not in command:
+        return None
+    sys.path.insert(0, str(ROOT))
+    import buffer  # here, not at the top: a worker runs this module without needing the project's packages
+    return buffer.find_buffer_file(ROOT / command[command.index("--offline-buffer-dir") + 1])
+
+
+def run_inputs(command: list) -> dict:
+    """What a run reads, hashed: its code and its data (the buffer file of its --offline-buffer-dir, if any)."""
+    data = data_file(command)
+    return {"code_sha256": code_sha256(command), "data_sha256": data and file_sha256(data)}
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run as the driver hands it to a task. `command` is what is recorded and shown (`python <command>` from
+    the repository root); on the worker its run directory and dataset are those of the worker."""
+    label: str
+    command: list
+    run_dir: Path  # the driver's; the worker uses the same path where it can make it, else a temporary one
+    outputs: tuple  # the files of run_dir that the task sends back
+    stamp: dict = field(default_factory=dict)
+    data: Optional[Path] = None  # the dataset file, sent through the object store
+
+    @classmethod
+    def of(cls, label: str, command: list, run_dir: Path, outputs=("eval.jsonl",)) -> "Run":
+        return cls(label, list(command), Path(os.path.abspath(run_dir)), tuple(outputs),
+                   {"command": list(command), **run_inputs(command)}, data_file(command))
+
+
+# ---------------------------------------------------------------------------------------------
+# On the worker
+
+
+def die_with_parent():
+    """A training's process is killed when its Ray worker dies (a node lost): else it would run on, orphaned,
+    beside the retry of its task."""
+    try:
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:  # not Linux: an orphan finishes its run and is ignored
+        pass
+
+
+def local_dataset(data: bytes, sha256: str, name: str) -> Path:
+    """The dataset's bytes in a file on this node, written once per node and dataset."""
+    path = Path(tempfile.gettempdir()) / "hybrid-offline-rl-datasets" / sha256 / name
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, data)
+    return path
+
+
+def local_run_dir(run: Run) -> Path:
+    """The driver's run directory where this node can make it (on the driver's machine: that very directory, so an
+    interrupted run can continue from its checkpoint), else one under the temporary directory."""
+    try:
+        run.run_dir.mkdir(parents=True, exist_ok=True)
+        return run.run_dir
+    except OSError:
+        return Path(tempfile.gettempdir()) / "hybrid-offline-rl-runs" / run.stamp["code_sha256"][:12] / run.label
+
+
+def local_command(run: Run, out_dir: Path, dataset: Optional[Path]) -> list:
+    """run.command with the paths of this node: its run directory and dataset."""
+    shown_dir = rel(run.run_dir)
+    command = [str(out_dir) + arg[len(shown_dir):] if arg == shown_dir or arg.startswith(shown_dir + "/") else arg
+               for arg in run.command]
+    if dataset is not None:
+        command[command.index("--offline-buffer-dir") + 1] = str(dataset)
+    return command
+
+
+def execute(run: Run, data: Optional[bytes], threads: int, rerun_older_code: bool) -> dict:
+    """A Ray task: run.command in run's directory on this node, unless a run of this very command and data is
+    there unfinished with a checkpoint, which continues (--resume). Returns what the driver records, or why not."""
+    host = socket.gethostname()
+    missing = [name for name in NEEDED_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        return {"error": f"node {host} lacks the Python package(s) {', '.join(missing)} that the scripts need "
+                         f"({sys.executable}; pip install -r requirements.txt there)"}
+    out_dir = local_run_dir(run)
+    stamp_path = out_dir / STAMP_FILE
+    saved = json.loads(stamp_path.read_text()) if stamp_path.exists() else {}
+    older = saved.get("code_sha256") != run.stamp["code_sha256"]
+    same = all(saved.get(key) == run.stamp[key] for key in ("command", "data_sha256")) and not (
+        older and rerun_older_code)
+    resume = same and any((out_dir / "train" / "algorithm").glob("ckpt-*"))
+    if resume:  # the stamp stays: a run made by older code stays marked so
+        command = [run.command[0], "--resume", str(out_dir)]
+    else:
+        shutil.rmtree(out_dir, ignore_errors=True)
+        out_dir.mkdir(parents=True)
+        stamp_path.write_text(json.dumps(run.stamp))
+        dataset = run.data and local_dataset(data, run.stamp["data_sha256"], run.data.name)
+        command = local_command(run, out_dir, dataset)
+    # every child gets its thread count explicitly (the scripts' default shares the cores among the runs of one
+    # machine only); it is not part of the recorded command, as a run is bitwise the same at a given count
+    if Path(command[0]).name not in NO_THREADS_FLAG:
+        command += ["--torch-threads", str(threads)]
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    start = time.time()
+    with open(out_dir / LOG_FILE, "a" if resume else "w") as log:
+        process = subprocess.Popen([sys.executable, *command], cwd=os.getcwd(), env=env, stdout=log,
+                                   stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
+        _, status, usage = os.wait4(process.pid, 0)  # this child's own CPU time
+    returncode = os.waitstatus_to_exitcode(status)
+    missing = [name for name in run.outputs if not (out_dir / name).exists()]
+    if returncode != 0 or missing:
+        lines = (out_dir / LOG_FILE).read_text(errors="replace").splitlines() or [""]
+        why = f"exit code {returncode}" if returncode else f"no {', '.join(missing)} written"
+        hint = "; it was made by older code: --rerun-older-code starts it again" if older and resume else ""
+        return {"error": f"failed ({why}) on {host}{hint}; its last line: {lines[-1].strip()[:300]!r}; "
+                         f"the log: {out_dir / LOG_FILE}"}
+    return {"host": host, "outputs": {name: (out_dir / name).read_bytes() for name in run.outputs},
+            "stamp": json.loads(stamp_path.read_text()),
+            # a resumed run's times are its last part's only: marked, and left out of the CPU-time columns
+            "timing": {"wall_seconds": time.time() - start, "resumed": resume,
+                       "cpu_seconds": usage.ru_utime + usage.ru_stime}}
+
+
+# ---------------------------------------------------------------------------------------------
+# On the driver
+
+
+def write_atomically(path: Path, data: bytes):
+    """A file is either absent or whole: written to a temporary name beside it, then renamed."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
+
+
+def one_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__
+
+
+@contextmanager
+def ray_cluster(address: Optional[str], jobs: int):
+    """Ray embedded on this machine (address None: `jobs` CPUs) or the cluster at address, for the with-block."""
+    host = None if address in (None, "auto") else address.rsplit(":", 1)[0]
+    if address is None or host in LOOPBACK:
+        # a cluster of this machine only: Ray would otherwise advertise the machine's network address (read at
+        # import by Ray's processes, hence the environment; by this one's, in case it has imported Ray already)
+        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    try:
+        import ray
+        from ray._private import ray_constants
+    except ImportError:
+        raise RunFailed("ray is not installed: pip install -r benchmarks/requirements.txt") from None
+    if os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] == "0":
+        ray_constants.ENABLE_RAY_CLUSTER = False
+    if host is not None:  # fail at once, not after Ray's minute of retries
+        try:
+            socket.create_connection((host, int(address.rsplit(":", 1)[1])), timeout=10).close()
+        except (OSError, ValueError, IndexError) as e:
+            raise RunFailed(f"--address {address}: no Ray cluster answers there ({e})") from None
+    # the code travels to the workers (no shared filesystem), and this module's functions by value with it
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    options = dict(runtime_env={"working_dir": str(ROOT), "excludes": ["benchmarks/results/"]},
+                   log_to_driver=False, logging_level="warning")
+    try:
+        if address is None:
+            ray.init(num_cpus=jobs, include_dashboard=False, **options)
+        else:
+            ray.init(address=address, **options)
+    except Exception as e:  # no cluster at auto, another Ray version, ...
+        raise RunFailed(f"--address {address}: cannot join the Ray cluster: {one_line(e)}") from None
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def store(run: Run, result: dict):
+    """Write what execute returned under run.run_dir (stamp and timing before the outputs that mark a run
+    finished), or raise RunFailed naming the run and why it failed."""
+    if "error" in result:
+        raise RunFailed(f"{run.label}: {result['error']}")
+    for name, data in [(STAMP_FILE, json.dumps(result["stamp"]).encode()),
+                       (TIMING_FILE, json.dumps(result["timing"]).encode()), *result["outputs"].items()]:
+        (run.run_dir / name).parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(run.run_dir / name, data)
+
+
+def run_all(ray, runs: list, threads: int, rerun_older_code: bool = False, on_finished=lambda run: None):
+    """Every run as a task of the cluster `ray`; each finished one's outputs, stamp and timing written under its
+    run_dir and on_finished(run) called at once (the session may end before the others do). Failed runs do not stop
+    the others; then RunFailed names the first."""
+    datasets = {run.data: ray.put(run.data.read_bytes()) for run in runs if run.data}
+    gpus = ray.cluster_resources().get("GPU", 0)
+    pending = {}
+    for run in runs:
+        print(f"{run.label}: python {shlex.join(run.command)}", flush=True)
+        task = ray.remote(execute).options(num_cpus=1, num_gpus=1 if gpus and "--cuda" in run.command else 0,
+                                           max_retries=TASK_RETRIES, name=run.label)
+        pending[task.remote(run, datasets.get(run.data), threads, rerun_older_code)] = run
+    failures = []
+    while pending:
+        (done,), _ = ray.wait(list(pending), num_returns=1)
+        run = pending.pop(done)
+        try:
+            result = ray.get(done)
+        except ray.exceptions.RayError as e:  # its node lost more often than retried, the task itself broken, ...
+            result = {"error": one_line(e)}
+        try:
+            store(run, result)
+        except RunFailed as e:
+            failures.append(str(e))
+            continue
+        print(f"{run.label}: finished in {result['timing']['wall_seconds']:.0f} s on {result['host']}", flush=True)
+        on_finished(run)
+    if failures:
+        others = [failure.split(": ")[0] for failure in failures[1:]]
+        raise RunFailed(failures[0] + (f" (failed too: {', '.join(others)})" if others else ""))
