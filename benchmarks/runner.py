@@ -221,7 +221,7 @@ def ray_cluster(address: Optional[str], jobs: int):
     # the code travels to the workers (no shared filesystem), and this module's functions by value with it
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     options = dict(runtime_env={"working_dir": str(ROOT), "excludes": ["benchmarks/results/"]},
-                   log_to_driver=False, logging_level="warning")
+                   log_to_driver=False, logging_level="error")
     try:
         if address is None:
             ray.init(num_cpus=jobs, include_dashboard=False, **options)

@@ -146,7 +146,7 @@ def test_each_run_is_recorded_as_soon_as_it_finishes(tmp_path, monkeypatch):
     good = learning.Experiment("q/offline", "good", str(script), (), None, 8)
     bad = learning.Experiment("q/offline", "bad", str(script), ("--fail",), None, 8)
     results = tmp_path / "results"
-    with pytest.raises(learning.RunFailed):
+    with pytest.raises(learning.RunFailed, match=r"^\[2/2\] q/offline/bad seed 1: failed \(exit code 3\) on "):
         learning.run_all({"offline": [good, bad]}, [1], jobs=1, threads=1, results_dir=results)
     assert (learning.record_dir(results, good, 1) / "eval.jsonl").exists()
     assert not learning.record_dir(results, bad, 1).exists()

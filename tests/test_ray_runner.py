@@ -1,0 +1,157 @@
+"""benchmarks/runner.py on a real Ray cluster of two nodes on this machine (loopback only): a grid whose worker node
+is killed mid-grid completes, with evaluations bitwise those of the same runs made without Ray; a cluster that lacks
+a package, an address with no cluster and a failing run are one `error:` line each, exit status 2."""
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+ray = pytest.importorskip("ray", reason="Ray is in benchmarks/requirements.txt")
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import learning  # noqa: E402
+import runner  # noqa: E402
+
+# two experiments x two seeds, 400 iterations each (--quick's 5,000 scaled), one evaluation episode every 100
+GRID = ["--quick", "--only", "hybrid", "offline", "--experiments", "sac-expert", "bc-expert", "--seeds", "1", "2",
+        "--iterations-scale", "0.08", "--threads", "1"]
+
+
+def loopback(address_hex: str) -> bool:
+    """An address of /proc/net/tcp{,6} (hex) on the loopback: 127.x.x.x, ::1 or ::ffff:127.x.x.x."""
+    return address_hex.endswith("7F") or address_hex == "0" * 31 + "1" or address_hex.endswith("0100007F")
+
+
+def listening() -> set:
+    """(address, port) of every listening TCP socket of this machine."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            if state == "0A":
+                found.add(tuple(local.split(":")))
+    return found
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A head node and a worker node, one CPU each, on 127.0.0.1; no dashboard."""
+    from ray.cluster_utils import Cluster
+    before = listening()
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # Ray's processes: stay on the loopback (runner.py)
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "node_ip_address": "127.0.0.1",
+                                                            "include_dashboard": False})
+    worker = cluster.add_node(num_cpus=1, node_ip_address="127.0.0.1")
+    try:
+        cluster.wait_for_nodes()
+        opened = listening() - before
+        assert opened and all(loopback(address) for address, port in opened), opened
+        yield cluster, worker
+    finally:
+        cluster.shutdown()
+
+
+def descendants_running_a_run(pid: int) -> list:
+    """The processes below pid (a raylet) whose command line is a training run's (--run-dir)."""
+    parents, found = {}, []
+    for entry in Path("/proc").iterdir():
+        try:
+            parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (ValueError, OSError, IndexError):
+            continue
+    for child in parents:
+        ancestor = child
+        while ancestor in parents and ancestor != pid:
+            ancestor = parents[ancestor]
+        try:
+            if ancestor == pid and b"--run-dir" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.append(child)
+        except OSError:
+            continue
+    return found
+
+
+def kill_node_once_it_trains(cluster, node, killed: list, deadline_s=60):
+    """Remove node (its raylet and workers killed, no grace) as soon as a run trains on it."""
+    raylet = node.all_processes["raylet"][0].process.pid
+    end = time.time() + deadline_s
+    while time.time() < end:
+        training = descendants_running_a_run(raylet)
+        if training:
+            time.sleep(1)  # mid-run: started, not finished (a run here takes several seconds)
+            cluster.remove_node(node, allow_graceful=False)
+            killed.extend(training)
+            return
+        time.sleep(0.1)
+
+
+def without_ray(tmp_path, experiments_and_seeds) -> dict:
+    """Each run's eval.jsonl made by its script directly, the same command and --torch-threads 1, two at a time."""
+    outputs, processes = {}, []
+    for e, seed in experiments_and_seeds:
+        command = e.command(seed)
+        run_dir = tmp_path / "without_ray" / e.name / f"seed{seed}"
+        command[command.index("--run-dir") + 1] = str(run_dir)
+        processes.append(subprocess.Popen([sys.executable, *command, "--torch-threads", "1"], cwd=ROOT,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+        outputs[(e.name, seed)] = run_dir / "eval.jsonl"
+        if len(processes) == 2:
+            assert all(p.wait() == 0 for p in processes), [p.stderr.read()[-2000:] for p in processes]
+            processes = []
+    return {key: path.read_bytes() for key, path in outputs.items()}
+
+
+def test_a_grid_survives_a_killed_node_with_the_evaluations_of_runs_made_without_ray(cluster, tmp_path, monkeypatch):
+    ray_cluster, worker = cluster
+    monkeypatch.setattr(learning, "RUNS", tmp_path / "runs")
+    monkeypatch.setattr(learning, "EVAL_EPISODES", 1)
+    results = tmp_path / "results"
+    killed = []
+    killer = threading.Thread(target=kill_node_once_it_trains, args=(ray_cluster, worker, killed))
+    killer.start()
+    monkeypatch.setattr(sys, "argv", ["learning.py", *GRID, "--results-dir", str(results),
+                                      "--address", ray_cluster.address])
+    learning.main()
+    killer.join()
+    assert killed, "no run trained on the worker node: nothing was killed mid-grid"
+    time.sleep(0.5)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in killed)  # its training died with its worker
+
+    plan = learning.plan(learning.MODES["quick"], 0.08, None)
+    grid = [(e, seed) for e in plan["hybrid"] + plan["offline"] if e.name in ("sac-expert", "bc-expert")
+            for seed in (1, 2)]
+    assert len(grid) == 4 and {e.iterations for e, seed in grid} == {400}
+    for (name, seed), evaluations in without_ray(tmp_path, grid).items():
+        e = next(e for e, s in grid if e.name == name)
+        record = learning.record_dir(results, e, seed) / "eval.jsonl"
+        assert record.read_bytes() == evaluations, (name, seed)
+        assert len(evaluations.splitlines()) == 4  # evaluated at 100, 200, 300 and 400
+    assert "| sac-expert |" in (results / "learning.md").read_text()
+
+
+def test_a_cluster_without_a_needed_package_is_one_error_line(cluster, tmp_path, monkeypatch, capsys):
+    ray_cluster, _ = cluster
+    monkeypatch.setattr(learning, "RUNS", tmp_path / "runs")
+    monkeypatch.setattr(runner, "NEEDED_MODULES", (*runner.NEEDED_MODULES, "no_such_package_here"))
+    monkeypatch.setattr(sys, "argv", ["learning.py", *GRID, "--experiments", "bc-expert", "--seeds", "1",
+                                      "--results-dir", str(tmp_path / "results"), "--address", ray_cluster.address])
+    with pytest.raises(SystemExit) as exit_:
+        learning.main()
+    assert exit_.value.code == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: [1/1] offline/bc-expert seed 1: node ") and error.count("\n") == 1
+    assert "lacks the Python package(s) no_such_package_here" in error
+    assert not (tmp_path / "results" / "records").exists()
+
+
+def test_an_address_with_no_cluster_behind_it_is_one_error_line(tmp_path):
+    result = subprocess.run([sys.executable, "benchmarks/learning.py", *GRID, "--results-dir", str(tmp_path),
+                             "--address", "127.0.0.1:9"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: --address 127.0.0.1:9: no Ray cluster answers there")
+    assert result.stderr.count("\n") == 1
