@@ -296,14 +296,21 @@ def run_all(questions: dict, seeds: list, jobs: int, threads: int, rerun_older_c
         if results_dir is not None:
             e, seed = experiments[run.run_dir]
             sync_records({e.question: [e]}, [seed], results_dir)
-    with runner.ray_cluster(address, jobs) as ray:
-        made = [to_run(d.make, d.path, d.made_file.exists(), f"dataset {d.name}", rerun_older_code,
-                       outputs=[str(d.made_file.relative_to(d.path))]) for d in datasets.values()]
-        runner.run_all(ray, [run for run in made if run], threads, rerun_older_code)
+
+    def unfinished_runs():  # their stamps hash the datasets: only once those are made
         runs = [to_run(e.command(seed), e.run_dir(seed), e.finished(seed),
                        f"[{i}/{len(experiments)}] {e.question}/{e.name} seed {seed}", rerun_older_code)
                 for i, (e, seed) in enumerate(experiments.values(), 1)]
-        runner.run_all(ray, [run for run in runs if run], threads, rerun_older_code, on_finished=record)
+        return [run for run in runs if run]
+    made = [to_run(d.make, d.path, d.made_file.exists(), f"dataset {d.name}", rerun_older_code,
+                   outputs=[str(d.made_file.relative_to(d.path))]) for d in datasets.values()]
+    made = [run for run in made if run]
+    runs = [] if made else unfinished_runs()
+    if not made and not runs:  # all done: no cluster to start or join
+        return
+    with runner.ray_cluster(address, jobs) as ray:
+        runner.run_all(ray, made, threads, rerun_older_code)
+        runner.run_all(ray, runs or unfinished_runs(), threads, rerun_older_code, on_finished=record)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -439,7 +439,8 @@ def cleanrl_loop_stamps(iterations: int, block: int, learning_starts=LEARNING_ST
 
 
 THREADS_NOTE = ("## Several trainings at once\n\nThe table of cases (one training alone, 2 and 3 at once, torch's "
-                "threads shared or not) is [threads.md](threads.md), made by `python benchmarks/threads.py`.")
+                "threads shared or not) is [threads.md](threads.md), made by "
+                "`python benchmarks/investigations/threads.py`.")
 CLEANRL, COMPILED = "CleanRL sac_continuous_action.py (restated)", "hybrid_sac.py --compile"
 NO_LAYER_NORM = "hybrid_sac.py --no-critic-layer-norm (CleanRL's critics)"
 LOOPS_NOTE = (

@@ -1,8 +1,8 @@
 """benchmarks/learning.py runs its experiments, writes its table and figures, and reuses a finished run
 only while its command and its data are unchanged (one made by older code: kept, and marked);
-benchmarks/cql_diagnosis.py reads a run of offline_cql.py; benchmarks/speed.py measures every update and
+benchmarks/investigations/cql_diagnosis.py reads a run of offline_cql.py; benchmarks/speed.py measures every update and
 the loop, on the CPU or (--device cuda) the GPU, and compares with d3rlpy when it is installed;
-benchmarks/data_scale.py fills its buffer as ReplayBuffer.add would and writes every row of its table."""
+benchmarks/investigations/data_scale.py fills its buffer as ReplayBuffer.add would and writes every row of its table."""
 import json
 import math
 import os
@@ -21,6 +21,7 @@ import offline_cql
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "benchmarks" / "investigations"))
 import data_scale  # noqa: E402
 import learning  # noqa: E402
 import runner  # noqa: E402
@@ -205,8 +206,8 @@ def test_the_rlpd_group_evaluates_every_100_iterations_and_leaves_the_other_comm
 
 
 def diagnose(*args):
-    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / "cql_diagnosis.py"), *map(str, args)],
-                          capture_output=True, text=True, cwd=ROOT)
+    script = ROOT / "benchmarks" / "investigations" / "cql_diagnosis.py"
+    return subprocess.run([sys.executable, str(script), *map(str, args)], capture_output=True, text=True, cwd=ROOT)
 
 
 def test_cql_diagnosis_reads_a_run_and_prints_its_tables(tmp_path):
@@ -317,8 +318,8 @@ def test_d3rlpy_cql_sees_the_buffers_episodes_and_runs():
     assert len(dataset.episodes) == len(returns) and dataset.transition_count == 200 * len(returns)
     assert [float(e.rewards.sum()) for e in dataset.episodes] == pytest.approx(returns.tolist(), abs=1e-3)
     for flags in ([], ["--like-offline-cql"]):
-        result = subprocess.run([sys.executable, "benchmarks/d3rlpy_cql.py", "--data", str(EXPERT), "--steps", "4",
-                                 "--eval-interval", "2", "--eval-episodes", "1", *flags],
+        result = subprocess.run([sys.executable, "benchmarks/investigations/d3rlpy_cql.py", "--data", str(EXPERT),
+                                 "--steps", "4", "--eval-interval", "2", "--eval-episodes", "1", *flags],
                                 capture_output=True, text=True, cwd=ROOT)
         assert result.returncode == 0, result.stderr[-3000:]
         lines = [json.loads(line) for line in result.stdout.splitlines()]

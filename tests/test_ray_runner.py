@@ -155,3 +155,27 @@ def test_an_address_with_no_cluster_behind_it_is_one_error_line(tmp_path):
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.startswith("error: --address 127.0.0.1:9: no Ray cluster answers there")
     assert result.stderr.count("\n") == 1
+
+
+def test_a_sweep_runs_a_flag_over_its_values_and_writes_its_table(tmp_path, monkeypatch, capsys):
+    """benchmarks/sweep.py end to end at a tiny scale on Ray embedded here: two values of BC's batch size."""
+    import sweep
+    monkeypatch.setattr(learning, "RUNS", tmp_path / "runs")
+    monkeypatch.setattr(learning, "EVAL_EPISODES", 1)
+    results = tmp_path / "results"
+    monkeypatch.setattr(sys, "argv", ["sweep.py", "--script", "offline_bc.py", "--flag", "batch-size", "--values",
+                                      "32", "64", "--datasets", "expert", "--iterations", "20", "--eval-interval",
+                                      "10", "--seeds", "1", "--results-dir", str(results)])
+    sweep.main()
+    text = (results / "learning.md").read_text()
+    rows = [line.split(" | ") for line in text.splitlines() if line.startswith("| bc-expert-batch-size")]
+    assert [row[0] for row in rows] == ["| bc-expert-batch-size32", "| bc-expert-batch-size64"]
+    assert all(row[2] == "20" and "nan" not in " ".join(row) for row in rows)
+    assert "--env-id Pendulum-v1 --batch-size 32 --num-iterations 20" in text
+    assert (results / "learning_Pendulum-v1.png").stat().st_size > 0
+    for value in ("32", "64"):
+        assert (results / "records" / "Pendulum-v1" / f"bc-expert-batch-size{value}" / "seed1" / "eval.jsonl").exists()
+    capsys.readouterr()
+    sweep.main()  # finished: both skipped, the same table
+    assert capsys.readouterr().out.count("done already, skipped") == 2
+    assert (results / "learning.md").read_text() == text
