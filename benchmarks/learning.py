@@ -3,6 +3,7 @@
     python benchmarks/learning.py                                   # full: 3 seeds, about 9 hours on 2 cores
     python benchmarks/learning.py --quick                           # 1 seed, short runs, about 35 minutes
     python benchmarks/learning.py --quick --jobs 2                  # two runs at a time: about 20 minutes
+    python benchmarks/learning.py --address auto                    # on the Ray cluster this machine is in
     python benchmarks/learning.py --only offline --seeds 1 2 3 4 5
     python benchmarks/learning.py --alf-buffer ../shared/alf_buffers/pendulum_replay_buffer_from_sac
     python benchmarks/learning.py --only rlpd --results-dir benchmarks/results/rlpd_pendulum   # about 1.5 hours
@@ -18,7 +19,8 @@ Five questions, each a group of experiments (one script, its flags and one datas
                        --learning-starts 100) against online and default hybrid SAC, all evaluated every 100
                        iterations (the other groups: 250), with the CPU time per 1,000 iterations
 
-Every experiment runs once per seed, as a subprocess, in benchmarks/runs/<question>/<experiment>/seed<k>.
+Every experiment runs once per seed, as a task of benchmarks/runner.py (Ray: embedded here with --jobs CPUs, or
+the cluster at --address), in benchmarks/runs/<question>/<experiment>/seed<k>.
 A run whose recorded command matches and whose eval.jsonl reaches the final iteration is skipped, and an
 unfinished one continues from its newest checkpoint (--resume), so a rerun resumes where an interrupted one
 stopped (a run of another command or dataset, or one without a checkpoint, is deleted and started again; one

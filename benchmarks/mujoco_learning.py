@@ -16,7 +16,8 @@ Four groups of experiments (one script, its flags and one dataset each):
                        instead of our default 0.2 (chosen on Pendulum), everything else as in offline; and
                        on medium-replay for --cql-long-iterations (the -long row: a larger budget)
 
-Runs go to benchmarks/runs/mujoco/<env-id>/<group>/<experiment>/seed<k> and are skipped when finished with
+Runs (Ray tasks of benchmarks/runner.py: embedded here, or on the cluster at --address) go to
+benchmarks/runs/mujoco/<env-id>/<group>/<experiment>/seed<k> and are skipped when finished with
 the same command and data (learning.py's machinery: made by older code, kept and listed; --rerun-older-code
 makes them again), so running the command again resumes the set; each finished run's evaluations are kept
 in the results directory's records/ (committed) and restored on a machine without them.
