@@ -186,7 +186,7 @@ def child_update(args) -> dict:
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        agent.soft_update()
+        agent.after_update(True, True)
 
     for _ in range(5):
         update()

@@ -307,8 +307,11 @@ def ensure(command: list, out_dir: Path, finished, label: str, threads: int, rer
     start = time.time()
     log = out_dir / "benchmark.log"
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    # the training scripts take their threads from --torch-threads (never part of a stamp, as before)
+    threads_flag = ["--torch-threads", str(threads)] if command[0] != "collect.py" else []
     with open(log, "a" if resume else "w") as f:
-        process = subprocess.Popen([sys.executable, *command], cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT)
+        process = subprocess.Popen([sys.executable, *command, *threads_flag], cwd=ROOT, env=env, stdout=f,
+                                   stderr=subprocess.STDOUT)
         try:
             _, status, usage = os.wait4(process.pid, 0)  # this child's own CPU time, also with --jobs > 1
         except BaseException:  # e.g. Ctrl-C: the run stops too (as subprocess.run would do)
