@@ -553,10 +553,10 @@ def train(args: Args):
         for net in (agent.actor, agent.qf, agent.qf_target):
             net.obs_mean.copy_(obs_mean)
             net.obs_std.copy_(obs_std)
-    optimizer = torch.optim.Adam([
-        {"params": agent.actor.parameters(), "lr": args.policy_lr},
-        {"params": list(agent.qf.parameters()) + [agent.log_alpha], "lr": args.q_lr}],
-        fused=True, capturable=args.cudagraphs)
+    # the actor at policy_lr; the rest the agent trains (critics, entropy coefficient, what a copy adds) at q_lr
+    others = [p for name, p in agent.named_parameters() if not name.startswith(("actor.", "qf_target."))]
+    optimizer = torch.optim.Adam([{"params": agent.actor.parameters(), "lr": args.policy_lr},
+                                  {"params": others, "lr": args.q_lr}], fused=True, capturable=args.cudagraphs)
     # each part's forward pass and losses, as the loop calls them (the Adam step is fused already)
     def online_loss(batch):
         return agent.calc_loss(agent.train_step(batch))

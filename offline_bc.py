@@ -8,7 +8,6 @@ A copy of hybrid_sac.py that differs only where behavior cloning does: `train_st
 `calc_loss_offline` fit the policy to the buffer's actions, no critic is trained in pure offline
 mode, and pure offline is the default (as in ALF's BC example).
 
-
 ALF's hybrid training loop (README.md): every iteration the offline part (`train_step_offline` /
 `calc_loss_offline`) trains on an offline batch; from iteration `rl_train_after_update_steps` on the envs
 step once per iteration and every `rl_train_every_update_steps`-th one the online part (`train_step` /
@@ -584,10 +583,10 @@ def train(args: Args):
         for net in (agent.actor, agent.qf, agent.qf_target):
             net.obs_mean.copy_(obs_mean)
             net.obs_std.copy_(obs_std)
-    optimizer = torch.optim.Adam([
-        {"params": agent.actor.parameters(), "lr": args.policy_lr},
-        {"params": list(agent.qf.parameters()) + [agent.log_alpha], "lr": args.q_lr}],
-        fused=True, capturable=args.cudagraphs)
+    # the actor at policy_lr; the rest the agent trains (critics, entropy coefficient, what a copy adds) at q_lr
+    others = [p for name, p in agent.named_parameters() if not name.startswith(("actor.", "qf_target."))]
+    optimizer = torch.optim.Adam([{"params": agent.actor.parameters(), "lr": args.policy_lr},
+                                  {"params": others, "lr": args.q_lr}], fused=True, capturable=args.cudagraphs)
     # each part's forward pass and losses, as the loop calls them (the Adam step is fused already)
     def online_loss(batch):
         return agent.calc_loss(agent.train_step(batch))

@@ -6,8 +6,9 @@
 
 A copy of hybrid_sac.py that differs only where CQL does: `train_step_offline` also evaluates the
 critics on sampled actions, and `calc_loss_offline` adds the CQL regularizer, which pushes Q down on
-those actions and up on the buffer's, to SAC's losses. Pure offline is the default.
-
+those actions and up on the buffer's, to SAC's losses. Pure offline is the default. Its updates take
+about a fifth less CPU with MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=1073741824 in the
+environment (glibc then keeps the large temporaries for reuse; benchmarks/investigations/cql_malloc.md).
 
 ALF's hybrid training loop (README.md): every iteration the offline part (`train_step_offline` /
 `calc_loss_offline`) trains on an offline batch; from iteration `rl_train_after_update_steps` on the envs
@@ -608,10 +609,10 @@ def train(args: Args):
         for net in (agent.actor, agent.qf, agent.qf_target):
             net.obs_mean.copy_(obs_mean)
             net.obs_std.copy_(obs_std)
-    optimizer = torch.optim.Adam([
-        {"params": agent.actor.parameters(), "lr": args.policy_lr},
-        {"params": [*agent.qf.parameters(), agent.log_alpha, agent.log_cql_multiplier], "lr": args.q_lr}],
-        fused=True, capturable=args.cudagraphs)
+    # the actor at policy_lr; the rest the agent trains (critics, entropy coefficient, what a copy adds) at q_lr
+    others = [p for name, p in agent.named_parameters() if not name.startswith(("actor.", "qf_target."))]
+    optimizer = torch.optim.Adam([{"params": agent.actor.parameters(), "lr": args.policy_lr},
+                                  {"params": others, "lr": args.q_lr}], fused=True, capturable=args.cudagraphs)
     # each part's forward pass and losses, as the loop calls them (the Adam step is fused already)
     def online_loss(batch):
         return agent.calc_loss(agent.train_step(batch))
