@@ -2,7 +2,6 @@
 bad input; and it learns Pendulum."""
 import copy
 import json
-import os
 import re
 import shutil
 import signal
