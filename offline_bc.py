@@ -8,25 +8,25 @@ A copy of hybrid_sac.py that differs only where behavior cloning does: `train_st
 `calc_loss_offline` fit the policy to the buffer's actions, no critic is trained in pure offline
 mode, and pure offline is the default (as in ALF's BC example).
 
-The loop follows ALF's hybrid training (see README.md): every iteration the offline part
-(`train_step_offline` / `calc_loss_offline`) trains on an offline batch, and from iteration
-`rl_train_after_update_steps` on, the envs take one step per iteration and every
-`rl_train_every_update_steps`-th iteration the online part (`train_step` / `calc_loss`) trains
-on an online batch; both losses are summed into one optimizer step. To make a new offline
-algorithm, copy this file and change `train_step_offline` and `calc_loss_offline`.
+ALF's hybrid training loop (README.md): every iteration the offline part (`train_step_offline` /
+`calc_loss_offline`) trains on an offline batch; from iteration `rl_train_after_update_steps` on the envs
+step once per iteration and every `rl_train_every_update_steps`-th one the online part (`train_step` /
+`calc_loss`) trains on an online batch; both losses are summed into one optimizer step, and
+`after_update` moves the targets. A new algorithm is a copy of this file with its own hooks (README.md).
 """
 
 import contextlib
 import copy
 import dataclasses
+import fcntl
 import json
 import math
 import os
 import random
 import re
+import shutil
 import signal
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -45,10 +45,12 @@ from tqdm import tqdm
 
 import buffer
 
+SCRIPT = os.path.basename(__file__)
+
 
 @dataclass
 class Args:
-    exp_name: str = os.path.basename(__file__)[: -len(".py")]
+    exp_name: str = SCRIPT[: -len(".py")]
     """the name of this experiment (part of the run directory's name)"""
     seed: int = 1
     """seed of the experiment: the same seed gives the same run"""
@@ -61,13 +63,13 @@ class Args:
     run_dir: Optional[str] = None
     """where to write TensorBoard events, eval.jsonl, checkpoints and policy.pt (default runs/<run_name>)"""
     resume: Optional[str] = None
-    """a run directory to continue from its newest checkpoint, with the flags it was started with
-    (flags given now override them, e.g. a larger --num-iterations)"""
+    """a run directory to continue from its newest checkpoint, with its flags (those given now win)"""
     cuda: bool = True
     """train on the GPU when there is one (CleanRL's flag); without one the run is on the CPU and says so"""
-    torch_threads: int = 0
-    """torch's CPU threads; 0: the cores shared evenly among the trainings of this machine running now
-    (all of them when alone; several runs that each use every core slow each other down tens of times)"""
+    torch_threads: int = 1
+    """torch's CPU threads: 1 is never far from the best, more than the free cores is many times slower"""
+    overwrite: bool = False
+    """start anew in a --run-dir that holds an earlier run, deleting its files (default: refuse it)"""
 
     # hybrid and offline training (ALF's TrainerConfig names)
     offline_buffer_dir: Optional[List[str]] = None
@@ -117,20 +119,15 @@ class Args:
     num_critics: int = 2
     """the number of Q-networks in the ensemble (RLPD's num_qs)"""
     num_min_critics: Optional[int] = None
-    """the TD target takes the minimum over this many critics drawn at random at every update (RLPD's
-    num_min_qs; None: over all of them)"""
+    """the TD target's minimum is over this many critics drawn at random (RLPD's num_min_qs; None: all)"""
     critic_layer_norm: bool = True
-    """LayerNorm after each hidden layer of the critics (RLPD, Ball et al. 2023); on Pendulum it keeps
-    online and hybrid SAC from falling apart after they first succeed"""
+    """LayerNorm after each hidden layer of the critics (RLPD, Ball et al. 2023): keeps Q from diverging"""
     utd_ratio: int = 1
     """updates per iteration (update-to-data ratio; RLPD uses more than 1)"""
     compile: bool = False
-    """torch.compile each part's forward pass and losses (train_step + calc_loss, and the offline pair):
-    faster SAC updates after a minute or so of compiling (BC's update gains nothing: it is small);
-    needs a C++ compiler"""
+    """torch.compile each part's forward pass and losses: faster after a minute of compiling; needs a C++ compiler"""
     cudagraphs: bool = False
-    """capture each update (forward, backward, Adam step, soft update) in a CUDA graph once and replay it
-    (as LeanRL and d3rlpy do), with --compile or without; needs a GPU; not with --num-min-critics"""
+    """capture each update in a CUDA graph once and replay it (as LeanRL does); GPU only"""
     alpha: float = 0.2
     """the entropy coefficient (its initial value when autotune is on)"""
     autotune: bool = True
@@ -146,11 +143,8 @@ class Args:
     checkpoint_interval: int = 5000
     """write a checkpoint every this many iterations (and at the end, and when stopped by Ctrl-C or SIGTERM)"""
     save_buffer: bool = True
-    """with every checkpoint, write the online replay buffer as ckpt-<iteration>-replay_buffer (ALF's
-    ReplayBuffer enable_checkpoint): --resume restores it, and this run's directory can be another run's
-    --offline-buffer-dir. Without it a resumed run starts with an empty replay buffer"""
-    keep_all_buffers: bool = False
-    """keep every checkpoint's replay buffer file (default: only the newest, so the disk does not fill)"""
+    """write the online replay buffer beside each checkpoint (only the newest is kept) as ALF does: --resume
+    restores it, and another run can read it as --offline-buffer-dir"""
 
 
 def make_env(env_id):
@@ -210,18 +204,16 @@ class Actor(nn.Module):
         return torch.tanh(self(obs)[0])
 
 
-class ExportedPolicy(nn.Module):
-    """What policy.pt holds: observation [B, obs_dim] -> the deterministic action [B, act_dim] in [-1, 1];
-    with distribution=True, what policy_distribution.pt holds: observation -> (mean, log_std) of the
-    Gaussian whose samples, squashed by tanh, are the policy's actions (collect.py samples them, as
-    D4RL's datasets were made)."""
+class DeterministicPolicy(nn.Module):
+    """What policy.pt holds: observations [B, obs_dim] -> the deterministic actions [B, act_dim] in [-1, 1].
+    policy_distribution.pt holds the Actor itself: observations -> the mean and log std before tanh."""
 
-    def __init__(self, actor, distribution=False):
+    def __init__(self, actor):
         super().__init__()
-        self.actor, self.distribution = actor, distribution
+        self.actor = actor
 
     def forward(self, obs):
-        return self.actor(obs) if self.distribution else self.actor.act(obs)
+        return self.actor.act(obs)
 
 
 class Critics(nn.Module):
@@ -257,7 +249,10 @@ class Critics(nn.Module):
 
 class Agent(nn.Module):
     """The actor, the critics, their targets and the entropy coefficient, with ALF's four hooks:
-    train_step / calc_loss for online batches, train_step_offline / calc_loss_offline for offline ones."""
+    train_step / calc_loss for online batches, train_step_offline / calc_loss_offline for offline ones,
+    and after_update for what moves after each optimizer step."""
+
+    algorithm = "BC (offline), SAC (online)"  # saved in checkpoints
 
     def __init__(self, obs_dim, act_dim, args: Args):
         super().__init__()
@@ -308,9 +303,12 @@ class Agent(nn.Module):
         return bc_loss, {"bc_loss": bc_loss.detach()}
 
     @torch.no_grad()
-    def soft_update(self):
-        for target, source in zip(self.qf_target.parameters(), self.qf.parameters()):
-            target.lerp_(source, self.args.tau)
+    def after_update(self, offline_trained: bool, online_trained: bool):
+        """After every optimizer step (ALF's after_update): the target critics follow the critics, which only
+        the online part trains (behavior cloning trains the actor alone)."""
+        if online_trained:
+            for target, source in zip(self.qf_target.parameters(), self.qf.parameters()):
+                target.lerp_(source, self.args.tau)
 
 
 def evaluate(policy: Actor, env, episodes: int, seed: int):
@@ -329,147 +327,114 @@ def evaluate(policy: Actor, env, episodes: int, seed: int):
     return float(np.mean(returns)), float(np.std(returns))
 
 
-def checkpoint_paths(run_dir: Path):
+def checkpoint_paths(run_dir: Path) -> dict:
     """{iteration: path} of the ckpt-<iteration> files under <run_dir>/train/algorithm/."""
-    found = {}
-    for path in (run_dir / "train" / "algorithm").glob("ckpt-*"):
-        match = re.fullmatch(r"ckpt-(\d+)", path.name)
-        if match:
-            found[int(match.group(1))] = path
-    return found
+    paths = (run_dir / "train" / "algorithm").glob("ckpt-*")
+    return {int(path.name[5:]): path for path in paths if re.fullmatch(r"ckpt-\d+", path.name)}
 
 
 class UsageError(Exception):
     """A flag or a run directory that cannot be used; main() prints it as one line and exits 2."""
 
 
-class Interrupted(Exception):
-    """SIGINT or SIGTERM stopped the run, which first wrote a checkpoint of the iteration it reached."""
-
-    def __init__(self, signum, iteration, run_dir):
-        super().__init__(signum, iteration, run_dir)
-        self.signum, self.iteration, self.run_dir = signum, iteration, run_dir
-
-
 def check_args(args: Args):
-    problems = [f"--{name.replace('_', '-')} must be at least {low} (got {getattr(args, name)})"
-                for name, low in [("num_envs", 1), ("num_iterations", 1), ("batch_size", 1),
-                                  ("rl_train_every_update_steps", 1), ("utd_ratio", 1), ("num_critics", 1),
-                                  ("eval_interval", 1), ("log_interval", 1), ("checkpoint_interval", 1),
-                                  ("hidden_dim", 1), ("eval_episodes", 1), ("torch_threads", 0)]
-                if getattr(args, name) < low]
-    # "not x > 0" also catches nan
-    problems += [f"--{name.replace('_', '-')} must be above 0 (got {getattr(args, name)})"
-                 for name in ["alpha", "policy_lr", "q_lr"] if not getattr(args, name) > 0]
-    if not 0 < args.bc_action_eps < 1:
-        problems.append(f"--bc-action-eps must be between 0 and 1 (got {args.bc_action_eps})")
-    if not 0 <= args.gamma <= 1:
-        problems.append(f"--gamma must be between 0 and 1 (got {args.gamma})")
-    if not 0 < args.tau <= 1:
-        problems.append(f"--tau must be above 0 and at most 1 (got {args.tau})")
-    if args.num_min_critics is not None and not 1 <= args.num_min_critics <= args.num_critics:
-        problems.append(f"--num-min-critics must be between 1 and --num-critics {args.num_critics} "
-                        f"(got {args.num_min_critics})")
+    """The first flag that cannot work, as a UsageError."""
+    checks = [(name, getattr(args, name) >= 1, "must be at least 1") for name in (
+        "num_envs", "num_iterations", "batch_size", "rl_train_every_update_steps", "utd_ratio", "num_critics",
+        "eval_interval", "log_interval", "checkpoint_interval", "hidden_dim", "eval_episodes", "torch_threads")]
+    checks += [(name, getattr(args, name) > 0, "must be above 0")  # nan fails too
+               for name in ("alpha", "policy_lr", "q_lr")]
+    checks += [("gamma", 0 <= args.gamma <= 1, "must be between 0 and 1"),
+               ("tau", 0 < args.tau <= 1, "must be above 0 and at most 1"),
+               ("bc_action_eps", 0 < args.bc_action_eps < 1, "must be between 0 and 1"),
+               ("buffer_size", args.buffer_size >= 2 * args.num_envs, "must hold at least 2 rows per env"),
+               ("num_min_critics", args.num_min_critics is None or 1 <= args.num_min_critics <= args.num_critics,
+                f"must be between 1 and --num-critics {args.num_critics}")]
+    for name, ok, requirement in checks:
+        if not ok:
+            raise UsageError(f"--{name.replace('_', '-')} {requirement} (got {getattr(args, name)})")
     if args.cudagraphs and args.num_min_critics is not None:  # torch.randperm cannot be captured
-        problems.append("--cudagraphs cannot capture --num-min-critics (its random subset); drop one of them")
-    if args.buffer_size < 2 * args.num_envs:
-        problems.append(f"--buffer-size must hold at least 2 rows per env (got {args.buffer_size})")
+        raise UsageError("--cudagraphs cannot capture --num-min-critics (its random subset); drop one of them")
     if args.offline_buffer_dir is not None and not args.offline_buffer_dir:
-        problems.append("--offline-buffer-dir needs at least one path")
+        raise UsageError("--offline-buffer-dir needs at least one path")
     if args.offline_buffer_dir is None and args.rl_train_after_update_steps >= args.num_iterations:
-        problems.append("pure offline training (--rl-train-after-update-steps >= --num-iterations) "
-                        "needs --offline-buffer-dir")
+        raise UsageError("pure offline training (--rl-train-after-update-steps >= --num-iterations) needs "
+                         "--offline-buffer-dir")
     if args.offline_buffer_dir is None and args.normalize_observations:
-        problems.append("--normalize-observations uses the offline data's statistics: needs --offline-buffer-dir "
-                        "(or --no-normalize-observations)")
-    if problems:
-        raise UsageError(problems[0])
-
-
-# Trainings on one machine share its cores: each marks itself with a file named by its pid in here.
-RUNNING_DIR = Path(tempfile.gettempdir()) / f"hybrid-offline-rl-running-{os.getuid()}"
-DEFAULT_TORCH_THREADS = torch.get_num_threads()  # torch's choice: the cores, or OMP_NUM_THREADS
+        raise UsageError("--normalize-observations uses the offline data's statistics: needs --offline-buffer-dir "
+                         "(or --no-normalize-observations)")
 
 
 @contextlib.contextmanager
-def training_process():
-    """While training, this process is marked as a running training (see shared_torch_threads), and
-    SIGINT (Ctrl-C) and SIGTERM only append to the list yielded, which the loop reads after every
-    iteration to checkpoint and stop cleanly. A second signal stops at once."""
-    stop_requests = []
+def claim_run_dir(args: Args):
+    """The run directory, locked while this run lives (a second run on it is refused). A new run refuses one
+    holding another run's files unless told to --resume it or to --overwrite them."""
+    run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
+    run_dir = Path(args.resume or args.run_dir or f"runs/{run_name}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / ".lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released when the file closes or the process ends
+        except BlockingIOError:
+            raise UsageError(f"{run_dir}: another run is using this directory now") from None
+        earlier = sorted(p for p in run_dir.iterdir() if p.name in ("eval.jsonl", "train", "policy.pt")
+                         or p.name.startswith(("events.out.tfevents", "policy_distribution")))
+        if earlier and not args.resume and not args.overwrite:
+            raise UsageError(f"{run_dir}: holds an earlier run ({', '.join(p.name for p in earlier)}); "
+                             f"--resume {run_dir} continues it, --overwrite deletes it")
+        for path in [] if args.resume else earlier:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        yield run_dir
 
-    def request_stop(signum, frame):
-        if stop_requests:
+
+@contextlib.contextmanager
+def stop_signals():
+    """While the loop runs, SIGINT (Ctrl-C) and SIGTERM are only noted in the list yielded: the loop then
+    writes a checkpoint and exits with 128 + the signal. A second signal stops at once."""
+    received = []
+
+    def note(signum, frame):
+        if received:
             raise KeyboardInterrupt
-        stop_requests.append(signum)
-
-    RUNNING_DIR.mkdir(exist_ok=True)
-    marker = RUNNING_DIR / str(os.getpid())
-    marker.touch()
-    in_main_thread = threading.current_thread() is threading.main_thread()  # where handlers can be set
-    previous = {signum: signal.signal(signum, request_stop)
-                for signum in ([signal.SIGINT, signal.SIGTERM] if in_main_thread else [])}
+        received.append(signum)
+    main_thread = threading.current_thread() is threading.main_thread()  # the only one that can set handlers
+    previous = {signum: signal.signal(signum, note) for signum in (signal.SIGINT, signal.SIGTERM) if main_thread}
     try:
-        yield stop_requests
+        yield received
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-        marker.unlink(missing_ok=True)
-
-
-def shared_torch_threads(args: Args) -> int:
-    """--torch-threads, or torch's default divided by the number of trainings running now: runs side
-    by side that each use every core spin against each other and become tens of times slower."""
-    if args.torch_threads:
-        return args.torch_threads
-    running = 0
-    for marker in RUNNING_DIR.glob("*"):
-        try:
-            os.kill(int(marker.name), 0)  # signal 0 only asks whether the process exists
-            running += 1
-        except ProcessLookupError:  # killed before it could remove its marker
-            marker.unlink(missing_ok=True)
-        except (ValueError, PermissionError):
-            pass
-    return max(1, DEFAULT_TORCH_THREADS // max(running, 1))
 
 
 def choose_device(args: Args, offline) -> tuple:
     """The device, and a note on it for the first line. On a GPU the offline data is copied there when
     it takes at most half the free memory (CORL keeps it there); else batches are copied from the host."""
-    if not (args.cuda and torch.cuda.is_available()):
-        if args.cudagraphs:
-            raise UsageError("--cudagraphs needs a GPU, and this run is on the CPU ("
-                             + ("no GPU found" if args.cuda else "--no-cuda") + "); leave --cudagraphs out")
-        return torch.device("cpu"), "device: cpu" + (" (no GPU found)" if args.cuda else "")
-    device = torch.device("cuda")
-    if offline is None:
-        return device, "device: cuda"
-    if offline.nbytes() <= torch.cuda.mem_get_info(device)[0] // 2:
-        offline.to(device)
-        return device, "device: cuda (offline data on the GPU)"
-    return device, "device: cuda (offline data in host memory)"
+    if args.cuda and torch.cuda.is_available():
+        if offline is None or offline.nbytes() > torch.cuda.mem_get_info()[0] // 2:
+            return torch.device("cuda"), "device: cuda" + ("" if offline is None else " (offline data in host memory)")
+        offline.to(torch.device("cuda"))
+        return torch.device("cuda"), "device: cuda (offline data on the GPU)"
+    if args.cudagraphs:
+        raise UsageError("--cudagraphs needs a GPU, and this run is on the CPU ("
+                         + ("no GPU found" if args.cuda else "--no-cuda") + "); leave --cudagraphs out")
+    return torch.device("cpu"), "device: cpu" + (" (no GPU found)" if args.cuda else "")
 
 
 def make_update(agent: Agent, optimizer, online_loss, offline_loss, cudagraphs: bool):
     """update(offline_batch, online_batch) -> logs: one optimizer step on the sum of the parts' losses (a
-    batch None: that part does not train now). With cudagraphs each combination of parts is captured in a
-    CUDA graph at its first call and replayed from then on, the batches copied into the graph's inputs."""
+    batch None: that part does not train now), then the agent's after_update. With cudagraphs each
+    combination of parts is captured in a CUDA graph at its first call and replayed from then on."""
     def step(offline_batch, online_batch):
         loss, logs = 0.0, {}
-        if offline_batch is not None:
-            loss_offline, logs_offline = offline_loss(offline_batch)
-            loss = loss + loss_offline
-            logs.update({f"{k}_offline": v for k, v in logs_offline.items()})
-        if online_batch is not None:
-            loss_online, logs_online = online_loss(online_batch)
-            loss = loss + loss_online
-            logs.update(logs_online)
+        for batch, part_loss, suffix in ((offline_batch, offline_loss, "_offline"), (online_batch, online_loss, "")):
+            if batch is not None:
+                part, part_logs = part_loss(batch)
+                loss = loss + part
+                logs.update({key + suffix: value for key, value in part_logs.items()})
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        if online_batch is not None:
-            agent.soft_update()  # only the online part trains a critic
+        agent.after_update(offline_batch is not None, online_batch is not None)
         return logs
 
     graphs = {}  # (offline part?, online part?) -> (graph, its input batches, its output logs)
@@ -504,10 +469,7 @@ def capture(step, agent: Agent, optimizer, batches):
     torch.cuda.current_stream().wait_stream(stream)
     with torch.no_grad():
         for t in live_tensors():
-            if id(t) in before:
-                t.copy_(before[id(t)])
-            else:  # Adam's state, made by the warm-up: zeros, as Adam starts it
-                t.zero_()
+            t.copy_(before[id(t)]) if id(t) in before else t.zero_()  # Adam's new state: zeros, as Adam starts
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
         logs = step(*inputs)
@@ -517,48 +479,49 @@ def capture(step, agent: Agent, optimizer, batches):
 def save_checkpoint(run_dir: Path, iteration: int, env_steps: int, agent: Agent, optimizer, rb, buffer_meta):
     """ckpt-<iteration> (what --resume restores), the replay buffer beside it, and the policy. Each file
     is written to a temporary name and renamed; the buffer before the checkpoint that refers to it."""
-    args = agent.args
     ckpt_dir = run_dir / "train" / "algorithm"
     buffer_file = ckpt_dir / f"ckpt-{iteration}-replay_buffer"
-    if args.save_buffer and rb.pos > 0:
+    if agent.args.save_buffer and rb.pos > 0:
         rb.save(buffer_file, buffer_meta)
     # the loop draws its randomness from torch only (the envs are seeded when they reset)
-    state = {"agent": agent.state_dict(), "optimizer": optimizer.state_dict(), "iteration": iteration,
-             "env_steps": env_steps, "replay_buffer_rows": rb.pos * rb.num_envs, "torch_rng": torch.get_rng_state(),
-             "args": dataclasses.asdict(args)}
+    state = {"script": SCRIPT, "algorithm": agent.algorithm, "agent": agent.state_dict(),
+             "optimizer": optimizer.state_dict(), "iteration": iteration, "env_steps": env_steps,
+             "replay_buffer_rows": rb.pos * rb.num_envs, "torch_rng": torch.get_rng_state(),
+             "args": dataclasses.asdict(agent.args)}
     if rb.device.type == "cuda":
         state["cuda_rng"] = torch.cuda.get_rng_state(rb.device)
     buffer.atomic_save(state, ckpt_dir / f"ckpt-{iteration}")
-    if not args.keep_all_buffers and buffer_file.exists():
-        for older in ckpt_dir.glob("ckpt-*-replay_buffer"):
-            if older != buffer_file:
-                older.unlink()
+    for older in ckpt_dir.glob("ckpt-*-replay_buffer") if buffer_file.exists() else ():
+        if older != buffer_file:
+            older.unlink()
     actor = copy.deepcopy(agent.actor).cpu()  # a file that runs without a GPU
-    example = (torch.zeros(2, actor.obs_mean.shape[0]),)
-    for name, distribution in (("policy.pt", False), ("policy_distribution.pt", True)):
-        program = torch.export.export(ExportedPolicy(actor, distribution).eval(), example,
+    for name, policy in (("policy.pt", DeterministicPolicy(actor)), ("policy_distribution.pt", actor)):
+        program = torch.export.export(policy.eval(), (torch.zeros(2, actor.obs_mean.shape[0]),),
                                       dynamic_shapes=({0: torch.export.Dim("batch")},))
         buffer.atomic_save(program, run_dir / name, save=torch.export.save)
 
 
+RESUME_FIXED = ("env_id", "num_envs", "hidden_dim", "num_critics", "critic_layer_norm", "buffer_size",
+                "normalize_observations")  # flags a resumed run cannot change
+
+
 def load_checkpoint(run_dir: Path, agent: Agent, optimizer, rb):
-    """Restore the newest ckpt-<iteration> and its replay buffer; return (iteration, env_steps). Says
-    once what a resumed run cannot restore."""
-    args = agent.args
+    """Restore the newest ckpt-<iteration> and its replay buffer; return (iteration, env_steps, the
+    evaluations up to it: later ones are done again). Says once what a resumed run cannot restore."""
     found = checkpoint_paths(run_dir)
     if not found:
         raise UsageError(f"{run_dir}: no checkpoint ckpt-<iteration> under train/algorithm/ to resume from")
     iteration = max(found)
-    ckpt_file = found[iteration]
-    ckpt = buffer.load_checkpoint(ckpt_file)
+    ckpt_file, ckpt = found[iteration], buffer.load_checkpoint(found[iteration])
     if not isinstance(ckpt, dict) or not {"args", "agent", "optimizer", "torch_rng", "env_steps"} <= ckpt.keys():
         raise UsageError(f"{ckpt_file}: not a checkpoint written by this script")
-    saved = ckpt["args"]
-    for name in ("env_id", "num_envs", "hidden_dim", "num_critics", "critic_layer_norm", "buffer_size",
-                 "normalize_observations"):
-        if saved.get(name) != getattr(args, name):
+    if ckpt.get("script", SCRIPT) != SCRIPT:  # checkpoints of before 2026-12-07 do not say
+        raise UsageError(f"{ckpt_file}: written by {ckpt['script']} ({ckpt['algorithm']}), not by {SCRIPT} "
+                         f"({agent.algorithm}); continue it with: python {ckpt['script']} --resume {run_dir}")
+    for name in RESUME_FIXED:
+        if ckpt["args"].get(name) != getattr(agent.args, name):
             raise UsageError(f"{ckpt_file}: was written with --{name.replace('_', '-')} "
-                             f"{saved.get(name)}, this run has {getattr(args, name)}")
+                             f"{ckpt['args'].get(name)}, this run has {getattr(agent.args, name)}")
     try:
         agent.load_state_dict(ckpt["agent"])
         optimizer.load_state_dict(ckpt["optimizer"])
@@ -567,33 +530,25 @@ def load_checkpoint(run_dir: Path, agent: Agent, optimizer, rb):
     torch.set_rng_state(ckpt["torch_rng"])
     if "cuda_rng" in ckpt and rb.device.type == "cuda":  # a GPU run resumed on the CPU does without it
         torch.cuda.set_rng_state(ckpt["cuda_rng"], rb.device)
-    for stale in run_dir.rglob("*.tmp"):  # left by a run killed while writing
-        stale.unlink()
-    eval_log = run_dir / "eval.jsonl"
-    if eval_log.exists():  # evaluations after the checkpoint are done again
-        kept = [line for line in eval_log.read_text().splitlines() if json.loads(line)["iteration"] <= iteration]
-        buffer.atomic_save("".join(line + "\n" for line in kept).encode(), eval_log, save=lambda data, f: f.write(data))
-
-    rows = ckpt.get("replay_buffer_rows", 0)
-    buffer_file = run_dir / "train" / "algorithm" / f"ckpt-{iteration}-replay_buffer"
-    lost = []
+    buffer_file, lost = run_dir / "train" / "algorithm" / f"ckpt-{iteration}-replay_buffer", []
     if buffer_file.exists():
         rb.load_state_dict(buffer.load_checkpoint(buffer_file), buffer_file)
         rb.end_episodes()  # the envs restart: no transition may join the old and the new episode
-    elif rows:
-        lost.append(f"its replay buffer ({rows:,} rows; {buffer_file.name} is missing, e.g. --no-save-buffer): "
-                    f"the online part starts again from an empty buffer")
+    elif ckpt.get("replay_buffer_rows"):
+        lost.append(f"its replay buffer ({ckpt['replay_buffer_rows']:,} rows; {buffer_file.name} is missing, e.g. "
+                    f"--no-save-buffer): the online part starts again from an empty buffer")
     if ckpt["env_steps"]:
         lost.append("the envs' episodes in progress: they start anew")
     print(f"resumed from {ckpt_file} (iteration {iteration:,}, {ckpt['env_steps']:,} env steps, "
           f"{rb.pos * rb.num_envs:,} replay-buffer rows)" + "".join(f"; not restored: {x}" for x in lost), flush=True)
-    return iteration, ckpt["env_steps"]
+    eval_log = run_dir / "eval.jsonl"
+    evaluations = [json.loads(line) for line in eval_log.read_text().splitlines()] if eval_log.exists() else []
+    return iteration, ckpt["env_steps"], [e for e in evaluations if e["iteration"] <= iteration]
 
 
 def print_summary(run_dir: Path, iteration: int, env_steps: int, seconds: float, last_eval: dict):
-    score = last_eval["normalized_score"]
-    files = [p for p in ("eval.jsonl", "policy.pt", f"train/algorithm/ckpt-{iteration}",
-                         f"train/algorithm/ckpt-{iteration}-replay_buffer") if (run_dir / p).exists()]
+    score, ckpt = last_eval["normalized_score"], f"train/algorithm/ckpt-{iteration}"
+    files = [p for p in ("eval.jsonl", "policy.pt", ckpt, f"{ckpt}-replay_buffer") if (run_dir / p).exists()]
     print(f"done: {iteration:,} iterations, {env_steps:,} env steps in {seconds / 60:.1f} min\nfinal evaluation: "
           f"return {last_eval['return_mean']:.1f} ± {last_eval['return_std']:.1f}, normalized score "
           f"{'none' if score is None else f'{score:.1f}'}\nfiles in {run_dir}: {', '.join(files)}\n"
@@ -602,11 +557,10 @@ def print_summary(run_dir: Path, iteration: int, env_steps: int, seconds: float,
 
 def train(args: Args):
     check_args(args)
-    run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
-    run_dir = Path(args.resume or args.run_dir or f"runs/{run_name}")
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
+    torch.set_num_threads(args.torch_threads)
 
     try:
         envs = gym.vector.SyncVectorEnv([make_env(args.env_id) for _ in range(args.num_envs)])
@@ -629,10 +583,10 @@ def train(args: Args):
         for net in (agent.actor, agent.qf, agent.qf_target):
             net.obs_mean.copy_(obs_mean)
             net.obs_std.copy_(obs_std)
-    optimizer = torch.optim.Adam([
-        {"params": agent.actor.parameters(), "lr": args.policy_lr},
-        {"params": list(agent.qf.parameters()) + [agent.log_alpha], "lr": args.q_lr}],
-        fused=True, capturable=args.cudagraphs)
+    # the actor at policy_lr; the rest the agent trains (critics, entropy coefficient, what a copy adds) at q_lr
+    others = [p for name, p in agent.named_parameters() if not name.startswith(("actor.", "qf_target."))]
+    optimizer = torch.optim.Adam([{"params": agent.actor.parameters(), "lr": args.policy_lr},
+                                  {"params": others, "lr": args.q_lr}], fused=True, capturable=args.cudagraphs)
     # each part's forward pass and losses, as the loop calls them (the Adam step is fused already)
     def online_loss(batch):
         return agent.calc_loss(agent.train_step(batch))
@@ -644,21 +598,21 @@ def train(args: Args):
         online_loss, offline_loss = torch.compile(online_loss), torch.compile(offline_loss)
     update = make_update(agent, optimizer, online_loss, offline_loss, args.cudagraphs)
     rb = buffer.ReplayBuffer(args.num_envs, args.buffer_size // args.num_envs, obs_space, act_space, device)
-    buffer_meta = buffer.make_meta(args.env_id, obs_space, act_space, f"replay buffer of {run_dir}",
-                                   reference_returns=reference_returns)
 
-    with training_process() as stop_requests:
-        torch.set_num_threads(shared_torch_threads(args))
+    with claim_run_dir(args) as run_dir, stop_signals() as stop_requests:
         print(f"run directory: {run_dir}; {device_note}, {torch.get_num_threads()} torch threads; "
               f"normalized scores: {reference_source}", flush=True)
-        start_iteration, env_steps = load_checkpoint(run_dir, agent, optimizer, rb) if args.resume else (0, 0)
+        start_iteration, env_steps, evaluations = (load_checkpoint(run_dir, agent, optimizer, rb) if args.resume
+                                                   else (0, 0, []))
+        buffer_meta = buffer.make_meta(args.env_id, obs_space, act_space, f"replay buffer of {run_dir}",
+                                       reference_returns=reference_returns)
         writer = SummaryWriter(str(run_dir))
         writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" +
                         "\n".join(f"|{k}|{v}|" for k, v in dataclasses.asdict(args).items()))
         obs, _ = envs.reset(seed=args.seed + start_iteration)
         reward = np.zeros(args.num_envs)
         terminated = truncated = np.zeros(args.num_envs, dtype=bool)
-        status, logs, last_eval = {}, {}, None  # the progress bar's SPS and last eval return
+        logs = {}  # the newest losses
         start_time, start_env_steps = time.time(), env_steps
         progress = tqdm(range(start_iteration, args.num_iterations), initial=start_iteration,
                         total=args.num_iterations, mininterval=2)
@@ -676,9 +630,8 @@ def train(args: Args):
                 rb.add(obs, action, reward, terminated, truncated)
                 obs, reward, terminated, truncated, infos = envs.step(action)
                 env_steps += args.num_envs
-                if "episode" in infos:
-                    for r in infos["episode"]["r"][infos["_episode"]]:
-                        writer.add_scalar("charts/episodic_return", r, done)
+                for r in infos["episode"]["r"][infos["_episode"]] if "episode" in infos else ():
+                    writer.add_scalar("charts/episodic_return", r, done)
 
             # train: the offline part every iteration, the online part every k-th once it has data
             rl_train = (online_phase and iteration % args.rl_train_every_update_steps == 0
@@ -693,35 +646,35 @@ def train(args: Args):
                     writer.add_scalar(f"losses/{key}", value.item(), done)
                 seconds = time.time() - start_time
                 writer.add_scalar("charts/iterations_per_second", (done - start_iteration) / seconds, done)
-                if env_steps > start_env_steps:  # CleanRL's SPS: env steps per second
-                    status["SPS"] = f"{(env_steps - start_env_steps) / seconds:.0f}"
-                    writer.add_scalar("charts/SPS", (env_steps - start_env_steps) / seconds, done)
-                progress.set_postfix(status, refresh=False)
-                torch.set_num_threads(shared_torch_threads(args))  # other trainings may have started or ended
+                writer.add_scalar("charts/SPS", (env_steps - start_env_steps) / seconds, done)  # CleanRL's: env steps/s
             if done % args.eval_interval == 0 or done == args.num_iterations:
                 mean, std = evaluate(agent.actor, eval_env, args.eval_episodes, args.seed + 1_000_000)
                 score = buffer.normalized_score(mean, {"reference_returns": reference_returns})
-                writer.add_scalar("eval/return_mean", mean, done)
-                if score is not None:
-                    writer.add_scalar("eval/normalized_score", score, done)
-                last_eval = {"iteration": done, "env_steps": env_steps, "return_mean": mean, "return_std": std,
-                             "normalized_score": score}
-                with open(run_dir / "eval.jsonl", "a") as f:
-                    f.write(json.dumps(last_eval) + "\n")
-                status["eval"] = f"{mean:.1f}"
-                progress.set_postfix(status, refresh=False)
+                for key, value in (("return_mean", mean), ("normalized_score", score)):
+                    if value is not None:
+                        writer.add_scalar(f"eval/{key}", value, done)
+                evaluations.append({"iteration": done, "env_steps": env_steps, "return_mean": mean,
+                                    "return_std": std, "normalized_score": score})
+                buffer.atomic_save("".join(json.dumps(e) + "\n" for e in evaluations).encode(),
+                                   run_dir / "eval.jsonl", save=lambda data, f: f.write(data))
+                progress.set_postfix(eval_return=f"{mean:.1f}", refresh=False)
             if done % args.checkpoint_interval == 0 or done == args.num_iterations or stop_requests:
                 save_checkpoint(run_dir, done, env_steps, agent, optimizer, rb, buffer_meta)
             if stop_requests:
                 progress.close()
                 writer.close()  # flushes the events written since the last flush
-                raise Interrupted(stop_requests[0], done, run_dir)
-
-    progress.close()
-    envs.close()
-    writer.close()
-    if last_eval is not None:
-        print_summary(run_dir, args.num_iterations, env_steps, time.time() - start_time, last_eval)
+                print(f"stopped by {signal.Signals(stop_requests[0]).name} after iteration {done:,}, checkpoint "
+                      f"written; to continue: python {SCRIPT} --resume {run_dir}", file=sys.stderr)
+                sys.exit(128 + stop_requests[0])
+        progress.close()
+        envs.close()
+        writer.close()
+        if start_iteration >= args.num_iterations:
+            print(f"{run_dir}: finished already at iteration {start_iteration:,} (a larger --num-iterations "
+                  f"continues it)", flush=True)
+        if evaluations:
+            print_summary(run_dir, max(start_iteration, args.num_iterations), env_steps, time.time() - start_time,
+                          evaluations[-1])
     return agent, run_dir
 
 
@@ -729,12 +682,10 @@ def parse_args(argv=None) -> Args:
     """The command line; with --resume, the stopped run's flags are the defaults (flags given now win)."""
     args = tyro.cli(Args, args=argv)
     found = checkpoint_paths(Path(args.resume)) if args.resume else {}
-    if found:
-        saved = buffer.load_checkpoint(found[max(found)])
-        if isinstance(saved, dict) and isinstance(saved.get("args"), dict):
-            known = {field.name for field in dataclasses.fields(Args)}
-            defaults = Args(**{k: v for k, v in saved["args"].items() if k in known})
-            args = tyro.cli(Args, args=argv, default=defaults)
+    saved = buffer.load_checkpoint(found[max(found)]) if found else None
+    if isinstance(saved, dict) and isinstance(saved.get("args"), dict):
+        known = {field.name for field in dataclasses.fields(Args)}
+        args = tyro.cli(Args, args=argv, default=Args(**{k: v for k, v in saved["args"].items() if k in known}))
     return args
 
 
@@ -744,10 +695,6 @@ def main(argv=None):
     except (buffer.BufferError, UsageError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
-    except Interrupted as e:
-        print(f"stopped by {signal.Signals(e.signum).name} after iteration {e.iteration:,}, checkpoint written; "
-              f"to continue: python {os.path.basename(__file__)} --resume {e.run_dir}", file=sys.stderr)
-        sys.exit(128 + e.signum)
     except KeyboardInterrupt:  # before the loop, or a second Ctrl-C while stopping
         print("error: interrupted before a checkpoint could be written; --resume continues from the newest "
               "complete one, if any", file=sys.stderr)

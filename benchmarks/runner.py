@@ -34,6 +34,9 @@ LOG_FILE = "benchmark.log"
 # what a node's Python must import to run the scripts (requirements.txt); checked before a task runs anything
 NEEDED_MODULES = ("torch", "gymnasium", "mujoco", "numpy", "tyro", "tensorboard", "tqdm")
 NO_THREADS_FLAG = ("collect.py",)  # scripts without --torch-threads (OMP_NUM_THREADS alone sets their threads)
+# glibc keeps freed blocks for reuse: CQL's large temporaries are not faulted in again at every update
+# (26% less CPU, benchmarks/investigations/cql_malloc.md); the same results
+MALLOC_TUNING = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}
 TASK_RETRIES = 3  # a task whose worker process or node dies is started again this many times
 LOOPBACK = ("127.0.0.1", "localhost")
 
@@ -161,7 +164,7 @@ def execute(run: Run, data: Optional[bytes], threads: int, rerun_older_code: boo
     # machine only); it is not part of the recorded command, as a run is bitwise the same at a given count
     if Path(command[0]).name not in NO_THREADS_FLAG:
         command += ["--torch-threads", str(threads)]
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), **MALLOC_TUNING}
     start = time.time()
     with open(out_dir / LOG_FILE, "a" if resume else "w") as log:
         process = subprocess.Popen([sys.executable, *command], cwd=os.getcwd(), env=env, stdout=log,

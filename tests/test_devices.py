@@ -43,7 +43,7 @@ def test_every_tensor_of_an_update_is_on_the_agents_device(module, part):
         else:
             loss, _ = agent.calc_loss_offline(agent.train_step_offline(batch))
         loss.backward()
-        agent.soft_update()
+        agent.after_update(True, True)
     assert made.elsewhere == []
 
 

@@ -196,7 +196,7 @@ def test_numbers_out_of_range_are_usage_errors(module, name, value, message):
 
 
 @pytest.mark.parametrize("module", [offline_bc, offline_cql], ids=["bc", "cql"])
-def test_stopped_by_ctrl_c_and_resumed_equals_the_uninterrupted_run(module, tmp_path, monkeypatch):
+def test_stopped_by_ctrl_c_and_resumed_equals_the_uninterrupted_run(module, tmp_path, monkeypatch, capsys):
     """Ctrl-C checkpoints the iteration reached; resuming restores networks, optimizer, entropy
     coefficient, CQL multiplier and RNG, so a pure offline run is the same run."""
     flags = dict(num_iterations=30, eval_interval=10, checkpoint_interval=1000)
@@ -210,9 +210,11 @@ def test_stopped_by_ctrl_c_and_resumed_equals_the_uninterrupted_run(module, tmp_
         os.kill(os.getpid(), signal.SIGINT)
         return result
     monkeypatch.setattr(module, "evaluate", evaluate_then_ctrl_c)
-    with pytest.raises(module.Interrupted) as stopped:
+    with pytest.raises(SystemExit) as stopped:
         run(module, tmp_path / "stopped", **flags)
-    assert (stopped.value.iteration, stopped.value.signum) == (10, signal.SIGINT)
+    assert stopped.value.code == 128 + signal.SIGINT
+    assert "stopped by SIGINT after iteration 10, checkpoint written; to continue: python " \
+           f"{module.SCRIPT} --resume {tmp_path / 'stopped' / 'run'}" in capsys.readouterr().err
     monkeypatch.setattr(module, "evaluate", evaluate)
     _, resumed, _ = run(module, tmp_path / "stopped", resume=str(tmp_path / "stopped" / "run"), **flags)
     assert last_eval(tmp_path / "whole" / "run") == last_eval(tmp_path / "stopped" / "run")

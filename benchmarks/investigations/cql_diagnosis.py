@@ -1,7 +1,7 @@
 """Where an offline_cql.py policy on Pendulum-v1 leaves its data: the critic on the data's states, and
 the policy's own episodes.
 
-    python benchmarks/cql_diagnosis.py benchmarks/runs/offline/cql-expert/seed1 data/pendulum_expert
+    python benchmarks/investigations/cql_diagnosis.py benchmarks/runs/offline/cql-expert/seed1 data/pendulum_expert
 
 Reads the run's newest checkpoint and the offline data it trained on, and prints three tables.
 

@@ -3,7 +3,7 @@ result of offline_cql.py belongs to our implementation or to CQL on that data.
 
 Needs d3rlpy (not in requirements.txt; see benchmarks/README.md for its own venv):
 
-    .venv-d3rlpy/bin/python benchmarks/d3rlpy_cql.py --data data/pendulum_expert --steps 10000 --seed 1
+    .venv-d3rlpy/bin/python benchmarks/investigations/d3rlpy_cql.py --data data/pendulum_expert --steps 10000 --seed 1
 
 Prints one line per evaluation (iteration, mean return, normalized score) and writes them as JSON
 lines to --out when given. The buffer's complete episodes become a d3rlpy MDPDataset (a truncated

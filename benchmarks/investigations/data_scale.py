@@ -1,7 +1,7 @@
 """How the offline data path scales: loading, validating and sampling a 1M-row buffer shaped like HalfCheetah-v5.
 
-    python benchmarks/data_scale.py              # under a minute (making the file once: about a second)
-    python benchmarks/data_scale.py --threads 0  # torch's default thread count (all cores) instead of 1
+    python benchmarks/investigations/data_scale.py              # under a minute (making the file once: about a second)
+    python benchmarks/investigations/data_scale.py --threads 0  # torch's default thread count (all cores) instead of 1
 
 Makes once, under benchmarks/datasets/ (git-ignored; skipped when there), a buffer file of 1,000,000 rows
 shaped like HalfCheetah-v5 (observation 17 floats, action 6 in [-1, 1], 1000-step episodes cut by the time
@@ -119,7 +119,7 @@ def make_file(path: Path, rows: int) -> float:
     rb = buffer.ReplayBuffer(1, rows, env.observation_space, env.action_space)
     fill(rb, rows)
     meta = buffer.make_meta(ENV_ID, env.observation_space, env.action_space,
-                            f"random numbers shaped like {ENV_ID} (benchmarks/data_scale.py)",
+                            f"random numbers shaped like {ENV_ID} (benchmarks/investigations/data_scale.py)",
                             counts={"rows": rows, "episode_steps": EPISODE_STEPS})
     env.close()
     rb.save(path, meta)
@@ -186,7 +186,7 @@ def child_update(args) -> dict:
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        agent.soft_update()
+        agent.after_update(True, True)
 
     for _ in range(5):
         update()
@@ -314,7 +314,8 @@ def measure(args, argv, parser):
 
     path = args.datasets_dir / f"halfcheetah_shaped_{args.rows}_rows" / f"ckpt-{args.rows}-replay_buffer"
     args.path = path
-    command = shlex.join(["python", "benchmarks/data_scale.py", *(sys.argv[1:] if argv is None else argv)])
+    given = sys.argv[1:] if argv is None else argv
+    command = shlex.join(["python", "benchmarks/investigations/data_scale.py", *given])
     load_before = os.getloadavg()
     if path.exists():
         made = f"The file was there already (made by an earlier run; delete {path.parent.name}/ to make it again)."

@@ -1,13 +1,14 @@
-"""Several trainings at once on one machine: wall time with the scripts' thread sharing (the default,
---torch-threads 0) against every run using all of torch's threads (what the scripts did before).
+"""Torch threads: how long a short training takes with --torch-threads 1 (the scripts' default) and with one
+thread per core, in three situations: alone on an idle machine, beside one unrelated busy process (a pure
+Python loop), and two of our trainings at once.
 
-    python benchmarks/threads.py                  # about 5 minutes on 2 cores; on an otherwise idle machine
-    python benchmarks/threads.py --iterations 300 # shorter
+    python benchmarks/investigations/threads.py                   # about 5 minutes on 2 idle cores
+    python benchmarks/investigations/threads.py --iterations 300  # shorter
 
-Each case starts N copies of `hybrid_sac.py` (online SAC on Pendulum-v1, --iterations iterations, one
-evaluation and one checkpoint at the end) at the same moment and waits for all of them: the case's time
-is the wall time until the last one ends. "One after another" is N times the time of one run alone with
-the same setting. Writes benchmarks/results/threads.md (or --results-dir).
+Each case starts its trainings at the same moment and waits for all of them: its time is the wall time until
+the last one ends. Two trainings: online SAC on Pendulum-v1 (hybrid_sac.py) and CQL on the bundled mixed
+buffer (offline_cql.py, whose sampled actions make the largest matrices of the three scripts). Writes
+benchmarks/results/threads.md (or --results-dir).
 """
 
 import argparse
@@ -19,60 +20,66 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
-
 ROOT = Path(__file__).resolve().parents[2]
+TRAININGS = {"online SAC, Pendulum-v1": ["hybrid_sac.py"],
+             "CQL, data/pendulum_mixed": ["offline_cql.py", "--offline-buffer-dir", "data/pendulum_mixed"]}
+BUSY_LOOP = "while True: pass"
 
 
-def run_together(count: int, threads: int, iterations: int) -> float:
-    """Seconds until `count` runs started together have all ended."""
+def run_together(command: list, count: int, threads: int, iterations: int) -> float:
+    """Seconds until `count` copies of the training, started together, have all ended."""
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        runs = [subprocess.Popen([sys.executable, str(ROOT / "hybrid_sac.py"), "--num-iterations", str(iterations),
-                                  "--eval-episodes", "2", "--torch-threads", str(threads), "--seed", str(i + 1),
-                                  "--run-dir", str(Path(tmp) / str(i))],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for i in range(count)]
+        runs = [subprocess.Popen([sys.executable, *command, "--num-iterations", str(iterations), "--eval-episodes",
+                                  "2", "--torch-threads", str(threads), "--seed", str(i + 1), "--run-dir",
+                                  str(Path(tmp) / str(i))], cwd=ROOT, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.PIPE, text=True) for i in range(count)]
         for run in runs:
             _, err = run.communicate()
             if run.returncode != 0:
-                raise SystemExit(f"error: a hybrid_sac.py run failed: {err.strip().splitlines()[-1]}")
+                raise SystemExit(f"error: {command[0]} failed: {err.strip().splitlines()[-1]}")
         return time.perf_counter() - start
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--iterations", type=int, default=1500)
-    parser.add_argument("--counts", type=int, nargs="+", default=[1, 2, 3], help="runs at once")
+    parser.add_argument("--iterations", type=int, default=1000)
     parser.add_argument("--results-dir", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
-    all_threads = torch.get_num_threads()  # what every run used before: torch's default
-    settings = [(f"all torch threads each (--torch-threads {all_threads}, before)", all_threads),
-                ("shared (the default, --torch-threads 0)", 0), ("one thread each (--torch-threads 1)", 1)]
+    cores = os.cpu_count()
     load_before = os.getloadavg()[0]
-    rows, alone = [], {}
-    for count in args.counts:
-        for name, threads in settings:
-            print(f"{count} at once, {name} ...", flush=True)
-            seconds = run_together(count, threads, args.iterations)
-            alone.setdefault(threads, seconds)  # the first count (1) is the run alone
-            sequential = count * alone[threads]
-            rows.append(f"| {count} | {name} | {seconds:.1f} | {sequential:.1f} | {seconds / sequential:.2f} |")
+    rows, ratios = [], []
+    for name, command in TRAININGS.items():
+        for situation, count, busy in [("alone", 1, False), ("beside one busy process", 1, True),
+                                       ("two of ours at once", 2, False)]:
+            seconds = {}
+            for threads in sorted({1, cores}):
+                print(f"{name}, {situation}, --torch-threads {threads} ...", flush=True)
+                other = subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) if busy else None
+                try:
+                    seconds[threads] = run_together(command, count, threads, args.iterations)
+                finally:
+                    if other:
+                        other.kill()
+                        other.wait()
+            ratios.append(seconds[1] / min(seconds.values()))
+            rows.append(f"| {name} | {situation} | " + " | ".join(f"{seconds[t]:.1f}" for t in sorted(seconds))
+                        + f" | {ratios[-1]:.2f} |")
     text = "\n".join([
-        "# Trainings side by side: torch threads",
+        "# Torch threads: the default beside one thread per core",
         "",
-        f"Made by `python {shlex.join(['benchmarks/threads.py', *sys.argv[1:]])}` "
+        f"Made by `python {shlex.join(['benchmarks/investigations/threads.py', *sys.argv[1:]])}` "
         f"on {time.strftime('%Y-%m-%d %H:%M')}: "
-        f"torch {torch.__version__}, {os.cpu_count()} CPUs, torch's default {all_threads} threads, 1-minute load "
-        f"average {load_before:.2f} before and {os.getloadavg()[0]:.2f} after. Each run: `hybrid_sac.py "
-        f"--num-iterations {args.iterations} --eval-episodes 2 --torch-threads T` (online SAC on Pendulum-v1).",
+        f"{cores} CPUs, 1-minute load average {load_before:.2f} before. Each training: {args.iterations:,} "
+        f"iterations, 2 evaluation episodes at the end; the time until every training of the case has ended.",
         "",
-        "| runs at once | threads | wall time until all end, s | one after another (N x alone), s | ratio |",
+        f"| training | situation | wall s, --torch-threads 1 (default) | wall s, --torch-threads {cores} | "
+        "default / best |",
         "| --- | --- | --- | --- | --- |",
         *rows,
         "",
-        "Ratio below 1: running them together is faster than one after another. With the shared default each "
-        "run divides torch's threads by the number of trainings running on the machine (re-checked every "
-        "--log-interval iterations), so a run alone keeps all of them.",
+        f"Largest default / best ratio: {max(ratios):.2f} (more threads than free cores make torch's threads "
+        "wait on each other; the networks are too small for a second thread to pay much when alone).",
     ]) + "\n"
     args.results_dir.mkdir(parents=True, exist_ok=True)
     (args.results_dir / "threads.md").write_text(text)
