@@ -226,12 +226,13 @@ def ray_cluster(address: Optional[str], jobs: int):
     options = dict(runtime_env={"working_dir": str(ROOT), "excludes": ["benchmarks/results/"]},
                    log_to_driver=False, logging_level="error")
     try:
-        if address is None:
-            ray.init(num_cpus=jobs, include_dashboard=False, **options)
+        if address is None:  # "local": a new instance, whatever RAY_ADDRESS or an earlier cluster says
+            ray.init(address="local", num_cpus=jobs, include_dashboard=False, **options)
         else:
             ray.init(address=address, **options)
     except Exception as e:  # no cluster at auto, another Ray version, ...
-        raise RunFailed(f"--address {address}: cannot join the Ray cluster: {one_line(e)}") from None
+        where = "cannot start Ray on this machine" if address is None else f"--address {address}: cannot join it"
+        raise RunFailed(f"{where}: {one_line(e)}") from None
     try:
         yield ray
     finally:
