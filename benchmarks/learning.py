@@ -47,6 +47,7 @@ import shlex
 import sys
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Optional
 
@@ -445,6 +446,25 @@ def report(questions: dict, seeds: list, mode_text: str, results_dir: Path, comm
     return "\n".join(parts)
 
 
+def run_then_report(parser, args, questions: dict, seeds: list, results_dir: Path, make_report):
+    """A benchmark's command: the records restored, the unfinished runs made (none with --report-only), each
+    finished one recorded; then results_dir/learning.md, make_report(the command line) (it draws the figures)."""
+    start = time.time()
+    sync_records(questions, seeds, results_dir)
+    try:
+        if not getattr(args, "report_only", False):
+            run_all(questions, seeds, args.jobs, args.threads, args.rerun_older_code, results_dir, args.address)
+    except RunFailed as e:
+        parser.exit(2, f"error: {e}\n")
+    finally:
+        sync_records(questions, seeds, results_dir)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    text = make_report("python " + shlex.join([rel(Path(sys.argv[0])), *sys.argv[1:]]))
+    (results_dir / "learning.md").write_text(text)
+    print("\n" + text)
+    print(f"wrote {rel(results_dir / 'learning.md')} and its figures; {time.time() - start:.0f} s in all")
+
+
 def add_cluster_flags(parser):
     parser.add_argument("--address", metavar="auto|HOST:PORT",
                         help="join this running Ray cluster (default: Ray embedded on this machine, --jobs CPUs)")
@@ -489,20 +509,8 @@ def main():
     mode_text = f"{mode.describe(args.iterations_scale, list(questions))}; {args.threads} torch thread(s) per run"
     print(f"{mode_text}, {args.jobs} run(s) at a time; seeds {' '.join(map(str, seeds))}", flush=True)
 
-    start = time.time()
-    sync_records(questions, seeds, args.results_dir)
-    try:
-        run_all(questions, seeds, args.jobs, args.threads, args.rerun_older_code, args.results_dir, args.address)
-    except RunFailed as e:
-        parser.exit(2, f"error: {e}\n")
-    finally:
-        sync_records(questions, seeds, args.results_dir)
-    args.results_dir.mkdir(parents=True, exist_ok=True)
-    command_line = "python " + shlex.join([rel(Path(sys.argv[0])), *sys.argv[1:]])
-    text = report(questions, seeds, mode_text, args.results_dir, command_line)
-    (args.results_dir / "learning.md").write_text(text)
-    print("\n" + text)
-    print(f"wrote {rel(args.results_dir / 'learning.md')} and its figures; {time.time() - start:.0f} s in all")
+    run_then_report(parser, args, questions, seeds, args.results_dir,
+                    partial(report, questions, seeds, mode_text, args.results_dir))
 
 
 if __name__ == "__main__":

@@ -33,7 +33,6 @@ import argparse
 import json
 import shlex
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -246,25 +245,10 @@ def main():
                 f"offline-to-online: {2 * args.cql_iterations:,}, online from {args.cql_iterations:,}); "
                 f"evaluation every {EVAL_EVERY:,} iterations; {args.threads} torch thread(s) per run")
     print(f"{settings}; seeds {' '.join(map(str, args.seeds))}", flush=True)
-    start = time.time()
     results_dir = args.results_dir or BENCH / "results" / f"mujoco_{args.env_id}"
-    learning.sync_records(groups, args.seeds, results_dir)
-    try:
-        if not args.report_only:
-            learning.run_all(groups, args.seeds, args.jobs, args.threads, args.rerun_older_code, results_dir,
-                             args.address)
-    except learning.RunFailed as e:
-        parser.exit(2, f"error: {e}\n")
-    finally:
-        learning.sync_records(groups, args.seeds, results_dir)
-    results_dir.mkdir(parents=True, exist_ok=True)
-    command_line = "python " + shlex.join([rel(Path(sys.argv[0])), *sys.argv[1:]])
-    family = args.env_id.split("-v")[0]
-    text = report(args.env_id, groups, args.seeds, settings, results_dir, command_line,
-                  PUBLISHED.get(family, {}))
-    (results_dir / "learning.md").write_text(text)
-    print("\n" + text)
-    print(f"wrote {rel(results_dir / 'learning.md')} and its figures; {time.time() - start:.0f} s in all")
+    learning.run_then_report(parser, args, groups, args.seeds, results_dir, lambda command_line: report(
+        args.env_id, groups, args.seeds, settings, results_dir, command_line,
+        PUBLISHED.get(args.env_id.split("-v")[0], {})))
 
 
 # The published points each group's table is read against, with their sources and how they differ. Every

@@ -16,7 +16,6 @@ table (final return and normalized score, mean ± std over the finished seeds) a
 import argparse
 import shlex
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -100,22 +99,8 @@ def main():
         parser.exit(2, f"error: no dataset in {', '.join(missing)}: make it first with python "
                        f"benchmarks/mujoco_datasets.py\n")
     results_dir = args.results_dir or BENCH / "results" / f"sweep_{args.flag}"
-    start = time.time()
-    learning.sync_records(tasks, args.seeds, results_dir)
-    try:
-        if not args.report_only:
-            learning.run_all(tasks, args.seeds, args.jobs, args.threads, args.rerun_older_code, results_dir,
-                             args.address)
-    except learning.RunFailed as e:
-        parser.exit(2, f"error: {e}\n")
-    finally:
-        learning.sync_records(tasks, args.seeds, results_dir)
-    results_dir.mkdir(parents=True, exist_ok=True)
-    command_line = "python " + shlex.join([rel(Path(sys.argv[0])), *sys.argv[1:]])
-    text = report(tasks, args, results_dir, command_line)
-    (results_dir / "learning.md").write_text(text)
-    print("\n" + text)
-    print(f"wrote {rel(results_dir / 'learning.md')} and its figures; {time.time() - start:.0f} s in all")
+    learning.run_then_report(parser, args, tasks, args.seeds, results_dir,
+                             lambda command_line: report(tasks, args, results_dir, command_line))
 
 
 if __name__ == "__main__":
