@@ -51,11 +51,15 @@ def rel(path: Path) -> str:
     return os.path.relpath(path, ROOT) if path.is_relative_to(ROOT.parent) else str(path)
 
 
-def file_sha256(*paths) -> str:
+def sha256(*contents: bytes) -> str:
     digest = hashlib.sha256()
-    for path in paths:
-        digest.update(Path(path).read_bytes())
+    for content in contents:
+        digest.update(content)
     return digest.hexdigest()
+
+
+def file_sha256(*paths) -> str:
+    return sha256(*(Path(path).read_bytes() for path in paths))
 
 
 def code_sha256(command: list) -> str:
@@ -124,7 +128,8 @@ def local_run_dir(run: Run) -> Path:
         run.run_dir.mkdir(parents=True, exist_ok=True)
         return run.run_dir
     except OSError:
-        return Path(tempfile.gettempdir()) / "hybrid-offline-rl-runs" / run.stamp["code_sha256"][:12] / run.label
+        # named by the driver's path: the same run lands in the same directory again (its checkpoint continues)
+        return Path(tempfile.gettempdir()) / "hybrid-offline-rl-runs" / sha256(str(run.run_dir).encode())
 
 
 def local_command(run: Run, out_dir: Path, dataset: Optional[Path]) -> list:
@@ -275,7 +280,9 @@ def run_all(ray, runs: list, threads: int, rerun_older_code: bool = False, on_fi
         except RunFailed as e:
             failures.append(str(e))
             continue
-        print(f"{run.label}: finished in {result['timing']['wall_seconds']:.0f} s on {result['host']}", flush=True)
+        resumed = " (continued from its checkpoint)" if result["timing"]["resumed"] else ""
+        print(f"{run.label}: finished in {result['timing']['wall_seconds']:.0f} s on {result['host']}{resumed}",
+              flush=True)
         on_finished(run)
     if failures:
         others = [failure.split(": ")[0] for failure in failures[1:]]

@@ -1,9 +1,11 @@
 """benchmarks/runner.py on a real Ray cluster of two nodes on this machine (loopback only): a grid whose worker node
 is killed mid-grid completes, with evaluations bitwise those of the same runs made without Ray; a cluster that lacks
 a package, an address with no cluster and a failing run are one `error:` line each, exit status 2."""
+import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -179,3 +181,23 @@ def test_a_sweep_runs_a_flag_over_its_values_and_writes_its_table(tmp_path, monk
     sweep.main()  # finished: both skipped, the same table
     assert capsys.readouterr().out.count("done already, skipped") == 2
     assert (results / "learning.md").read_text() == text
+
+
+def test_a_worker_without_the_drivers_directories_runs_in_its_own_and_returns_the_record(tmp_path, monkeypatch):
+    """No shared filesystem: where a node cannot make the driver's run directory, the task runs in one of its own
+    (named by the driver's path, so that a retry there finds its checkpoint), with its dataset from the bytes it was
+    sent, and returns the evaluations; the stamp keeps the driver's command."""
+    monkeypatch.chdir(ROOT)  # a Ray worker's directory: its copy of the repository
+    unreachable = tmp_path / "a_file" / "run"  # below a file: no directory can be made there
+    unreachable.parent.write_text("")
+    command = ["offline_bc.py", "--offline-buffer-dir", "data/pendulum_expert", "--num-iterations", "4",
+               "--eval-interval", "2", "--eval-episodes", "1", "--hidden-dim", "16", "--batch-size", "16",
+               "--run-dir", str(unreachable)]
+    run = runner.Run.of("bc", command, unreachable)
+    result = runner.execute(run, run.data.read_bytes(), threads=1, rerun_older_code=False)
+    evaluations = result["outputs"]["eval.jsonl"]
+    assert [json.loads(line)["iteration"] for line in evaluations.splitlines()] == [2, 4]
+    local = Path(tempfile.gettempdir()) / "hybrid-offline-rl-runs" / runner.sha256(str(unreachable).encode())
+    assert (local / "eval.jsonl").read_bytes() == evaluations and result["stamp"]["command"] == command
+    sent = Path(tempfile.gettempdir()) / "hybrid-offline-rl-datasets" / run.stamp["data_sha256"] / run.data.name
+    assert sent.read_bytes() == run.data.read_bytes()
