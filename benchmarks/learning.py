@@ -456,6 +456,8 @@ def run_then_report(parser, args, questions: dict, seeds: list, results_dir: Pat
             run_all(questions, seeds, args.jobs, args.threads, args.rerun_older_code, results_dir, args.address)
     except RunFailed as e:
         parser.exit(2, f"error: {e}\n")
+    except KeyboardInterrupt:
+        parser.exit(130, "interrupted: the running runs wrote their checkpoints; the same command continues them\n")
     finally:
         sync_records(questions, seeds, results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)

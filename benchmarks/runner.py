@@ -142,6 +142,16 @@ def local_command(run: Run, out_dir: Path, dataset: Optional[Path]) -> list:
     return command
 
 
+def wait_for(process) -> tuple:
+    """The exit status and resource usage (its own CPU time) of the child, once it ends. Polled: a cancelled task
+    gets its KeyboardInterrupt between two polls, where a blocking wait would hold it until the run ends."""
+    while True:
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            return status, usage
+        time.sleep(0.2)
+
+
 def execute(run: Run, data: Optional[bytes], threads: int, rerun_older_code: bool) -> dict:
     """A Ray task: run.command in run's directory on this node, unless a run of this very command and data is
     there unfinished with a checkpoint, which continues (--resume). Returns what the driver records, or why not."""
@@ -174,7 +184,12 @@ def execute(run: Run, data: Optional[bytes], threads: int, rerun_older_code: boo
     with open(out_dir / LOG_FILE, "a" if resume else "w") as log:
         process = subprocess.Popen([sys.executable, *command], cwd=os.getcwd(), env=env, stdout=log,
                                    stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
-        _, status, usage = os.wait4(process.pid, 0)  # this child's own CPU time
+        try:
+            status, usage = wait_for(process)
+        except BaseException:  # the task cancelled (Ctrl-C at the driver): the run checkpoints on SIGTERM and ends
+            process.terminate()
+            process.wait()
+            raise
     returncode = os.waitstatus_to_exitcode(status)
     missing = [name for name in run.outputs if not (out_dir / name).exists()]
     if returncode != 0 or missing:
@@ -268,22 +283,33 @@ def run_all(ray, runs: list, threads: int, rerun_older_code: bool = False, on_fi
                                            max_retries=TASK_RETRIES, name=run.label)
         pending[task.remote(run, datasets.get(run.data), threads, rerun_older_code)] = run
     failures = []
-    while pending:
-        (done,), _ = ray.wait(list(pending), num_returns=1)
-        run = pending.pop(done)
-        try:
-            result = ray.get(done)
-        except ray.exceptions.RayError as e:  # its node lost more often than retried, the task itself broken, ...
-            result = {"error": one_line(e)}
-        try:
-            store(run, result)
-        except RunFailed as e:
-            failures.append(str(e))
-            continue
-        resumed = " (continued from its checkpoint)" if result["timing"]["resumed"] else ""
-        print(f"{run.label}: finished in {result['timing']['wall_seconds']:.0f} s on {result['host']}{resumed}",
-              flush=True)
-        on_finished(run)
+    try:
+        while pending:
+            collect(ray, pending, failures, on_finished)
+    except KeyboardInterrupt:  # Ctrl-C: every running run writes its checkpoint before the cluster goes
+        for ref in pending:
+            ray.cancel(ref)
+        ray.wait(list(pending), num_returns=len(pending), timeout=120)
+        raise
     if failures:
         others = [failure.split(": ")[0] for failure in failures[1:]]
         raise RunFailed(failures[0] + (f" (failed too: {', '.join(others)})" if others else ""))
+
+
+def collect(ray, pending: dict, failures: list, on_finished):
+    """Wait for one task of pending, and take it out: its run stored and on_finished(run), or its failure noted."""
+    (done,), _ = ray.wait(list(pending), num_returns=1)
+    run = pending.pop(done)
+    try:
+        result = ray.get(done)
+    except ray.exceptions.RayError as e:  # its node lost more often than retried, the task itself broken, ...
+        result = {"error": one_line(e)}
+    try:
+        store(run, result)
+    except RunFailed as e:
+        failures.append(str(e))
+        return
+    resumed = " (continued from its checkpoint)" if result["timing"]["resumed"] else ""
+    print(f"{run.label}: finished in {result['timing']['wall_seconds']:.0f} s on {result['host']}{resumed}",
+          flush=True)
+    on_finished(run)
