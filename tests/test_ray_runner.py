@@ -44,7 +44,7 @@ def listening() -> set:
 def cluster():
     """A head node and a worker node, one CPU each, on 127.0.0.1; no dashboard."""
     from ray.cluster_utils import Cluster
-    before = listening()
+    before, environment = listening(), dict(os.environ)
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # Ray's processes: stay on the loopback (runner.py)
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "node_ip_address": "127.0.0.1",
                                                             "include_dashboard": False})
@@ -56,6 +56,8 @@ def cluster():
         yield cluster, worker
     finally:
         cluster.shutdown()
+        os.environ.clear()
+        os.environ.update(environment)
 
 
 def descendants_running_a_run(pid: int) -> list:
