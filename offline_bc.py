@@ -106,10 +106,10 @@ class Args:
     """target smoothing coefficient"""
     batch_size: int = 256
     """the batch size of each of the online and the offline batches"""
-    learning_starts: int = 500
-    """the online part trains once the online buffer holds this many rows; before that, without an
-    offline buffer, the envs are stepped with uniform random actions (CleanRL: 5e3; with the critics'
-    LayerNorm, 500 reaches -200 on Pendulum sooner without becoming unstable)"""
+    learning_starts: Optional[int] = None
+    """the online part trains once the online buffer holds this many rows; before that, without an offline
+    buffer, the envs step with uniform random actions. None: 5 episodes of the env's time limit (1,000 rows on
+    Pendulum-v1, 5,000 on MuJoCo, CleanRL's; with 500, online SAC stalls on some HalfCheetah seeds)"""
     policy_lr: float = 3e-4
     """the learning rate of the actor"""
     q_lr: float = 1e-3
@@ -570,6 +570,9 @@ def train(args: Args):
     envs = gym.wrappers.vector.RecordEpisodeStatistics(envs)
     obs_space, act_space = envs.single_observation_space, envs.single_action_space
     obs_dim, act_dim = int(np.prod(obs_space.shape)), int(np.prod(act_space.shape))
+    learning_starts = args.learning_starts
+    if learning_starts is None:  # random exploration spans a few whole episodes, whatever their length
+        learning_starts = 5 * (eval_env.spec.max_episode_steps or 1000)
 
     offline = None
     if args.offline_buffer_dir:
@@ -600,8 +603,8 @@ def train(args: Args):
     rb = buffer.ReplayBuffer(args.num_envs, args.buffer_size // args.num_envs, obs_space, act_space, device)
 
     with claim_run_dir(args) as run_dir, stop_signals() as stop_requests:
-        print(f"run directory: {run_dir}; {device_note}, {torch.get_num_threads()} torch threads; "
-              f"normalized scores: {reference_source}", flush=True)
+        print(f"run directory: {run_dir}; {device_note}, {torch.get_num_threads()} torch threads; online training "
+              f"from {learning_starts:,} rows; normalized scores: {reference_source}", flush=True)
         start_iteration, env_steps, evaluations = (load_checkpoint(run_dir, agent, optimizer, rb) if args.resume
                                                    else (0, 0, []))
         buffer_meta = buffer.make_meta(args.env_id, obs_space, act_space, f"replay buffer of {run_dir}",
@@ -621,7 +624,7 @@ def train(args: Args):
             # unroll: one step of every env, its rows into the online buffer
             online_phase = iteration >= args.rl_train_after_update_steps
             if online_phase:
-                if offline is None and rb.size * args.num_envs < args.learning_starts:
+                if offline is None and rb.size * args.num_envs < learning_starts:
                     action = torch.rand(args.num_envs, act_dim) * 2 - 1
                 else:
                     with torch.no_grad():
@@ -635,7 +638,7 @@ def train(args: Args):
 
             # train: the offline part every iteration, the online part every k-th once it has data
             rl_train = (online_phase and iteration % args.rl_train_every_update_steps == 0
-                        and rb.size * args.num_envs >= args.learning_starts)
+                        and rb.size * args.num_envs >= learning_starts)
             if offline is not None or rl_train:
                 for _ in range(args.utd_ratio):
                     logs.update(update(offline.sample(args.batch_size).to(device) if offline is not None else None,
