@@ -225,7 +225,8 @@ def one_line(error: BaseException) -> str:
 def ray_cluster(address: Optional[str], jobs: int):
     """Ray embedded on this machine (address None: `jobs` CPUs) or the cluster at address, for the with-block."""
     host = None if address in (None, "auto") else address.rsplit(":", 1)[0]
-    if address is None or host in LOOPBACK:
+    on_loopback = address is None or host in LOOPBACK
+    if on_loopback:
         # a cluster of this machine only: Ray would otherwise advertise the machine's network address (read at
         # import by Ray's processes, hence the environment; by this one's, in case it has imported Ray already)
         os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
@@ -234,7 +235,7 @@ def ray_cluster(address: Optional[str], jobs: int):
         from ray._private import ray_constants
     except ImportError:
         raise RunFailed("ray is not installed: pip install -r benchmarks/requirements.txt") from None
-    if os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] == "0":
+    if on_loopback:
         ray_constants.ENABLE_RAY_CLUSTER = False
     if host is not None:  # fail at once, not after Ray's minute of retries
         try:

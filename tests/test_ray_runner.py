@@ -153,11 +153,12 @@ def test_a_cluster_without_a_needed_package_is_one_error_line(cluster, tmp_path,
     assert not (tmp_path / "results" / "records").exists()
 
 
-def test_an_address_with_no_cluster_behind_it_is_one_error_line(tmp_path):
+@pytest.mark.parametrize("address", ["127.0.0.1:9", "127.0.0.2:9"])  # the second as another host's (still loopback)
+def test_an_address_with_no_cluster_behind_it_is_one_error_line(tmp_path, address):
     result = subprocess.run([sys.executable, "benchmarks/learning.py", *GRID, "--results-dir", str(tmp_path),
-                             "--address", "127.0.0.1:9"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+                             "--address", address], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert result.stderr.startswith("error: --address 127.0.0.1:9: no Ray cluster answers there")
+    assert result.stderr.startswith(f"error: --address {address}: no Ray cluster answers there")
     assert result.stderr.count("\n") == 1
 
 
