@@ -247,11 +247,7 @@ def to_run(command: list, out_dir: Path, finished: bool, label: str, rerun_older
     A run made by older code (an edit of the script or of buffer.py since) is kept, or continued from its checkpoint
     with the code of now, and reports list it; with rerun_older_code it is made again."""
     run = runner.Run.of(label, command, out_dir, outputs)
-    stamp_path = out_dir / STAMP_FILE
-    saved = json.loads(stamp_path.read_text()) if stamp_path.exists() else {}
-    older = saved.get("code_sha256") != run.stamp["code_sha256"]
-    same = all(saved.get(key) == run.stamp[key] for key in ("command", "data_sha256")) and not (
-        older and rerun_older_code)
+    same, older = runner.compare_stamps(out_dir, run.stamp, rerun_older_code)
     if same and finished:
         print(f"{label}: done already{' (by older code: kept)' if older else ''}, skipped", flush=True)
         return None

@@ -82,6 +82,16 @@ def run_inputs(command: list) -> dict:
     return {"code_sha256": code_sha256(command), "data_sha256": data and file_sha256(data)}
 
 
+def compare_stamps(run_dir: Path, stamp: dict, rerun_older_code: bool) -> tuple:
+    """(same, older): whether run_dir holds a run of stamp's command and data (one made by older code counts only
+    without rerun_older_code), and whether its code was another than stamp's."""
+    stamp_path = run_dir / STAMP_FILE
+    saved = json.loads(stamp_path.read_text()) if stamp_path.exists() else {}
+    older = saved.get("code_sha256") != stamp["code_sha256"]
+    same = all(saved.get(key) == stamp[key] for key in ("command", "data_sha256")) and not (older and rerun_older_code)
+    return same, older
+
+
 @dataclass(frozen=True)
 class Run:
     """One run as the driver hands it to a task. `command` is what is recorded and shown (`python <command>` from
@@ -112,9 +122,9 @@ def die_with_parent():
         pass
 
 
-def local_dataset(data: bytes, sha256: str, name: str) -> Path:
-    """The dataset's bytes in a file on this node, written once per node and dataset."""
-    path = Path(tempfile.gettempdir()) / "hybrid-offline-rl-datasets" / sha256 / name
+def local_dataset(data: bytes, digest: str, name: str) -> Path:
+    """The dataset's bytes in a file on this node, written once per node and dataset (digest: their SHA-256)."""
+    path = Path(tempfile.gettempdir()) / "hybrid-offline-rl-datasets" / digest / name
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(path, data)
@@ -162,10 +172,7 @@ def execute(run: Run, data: Optional[bytes], threads: int, rerun_older_code: boo
                          f"({sys.executable}; pip install -r requirements.txt there)"}
     out_dir = local_run_dir(run)
     stamp_path = out_dir / STAMP_FILE
-    saved = json.loads(stamp_path.read_text()) if stamp_path.exists() else {}
-    older = saved.get("code_sha256") != run.stamp["code_sha256"]
-    same = all(saved.get(key) == run.stamp[key] for key in ("command", "data_sha256")) and not (
-        older and rerun_older_code)
+    same, older = compare_stamps(out_dir, run.stamp, rerun_older_code)
     resume = same and any((out_dir / "train" / "algorithm").glob("ckpt-*"))
     if resume:  # the stamp stays: a run made by older code stays marked so
         command = [run.command[0], "--resume", str(out_dir)]
@@ -175,8 +182,8 @@ def execute(run: Run, data: Optional[bytes], threads: int, rerun_older_code: boo
         stamp_path.write_text(json.dumps(run.stamp))
         dataset = run.data and local_dataset(data, run.stamp["data_sha256"], run.data.name)
         command = local_command(run, out_dir, dataset)
-    # every child gets its thread count explicitly (the scripts' default shares the cores among the runs of one
-    # machine only); it is not part of the recorded command, as a run is bitwise the same at a given count
+    # every child gets its thread count explicitly; not part of the recorded command (nor was OMP_NUM_THREADS),
+    # as a run is bitwise the same at a given count
     if Path(command[0]).name not in NO_THREADS_FLAG:
         command += ["--torch-threads", str(threads)]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), **MALLOC_TUNING}
