@@ -602,14 +602,13 @@ def train(args: Args):
     update = make_update(agent, optimizer, online_loss, offline_loss, args.cudagraphs)
     rb = buffer.ReplayBuffer(args.num_envs, args.buffer_size // args.num_envs, obs_space, act_space, device)
 
-    with claim_run_dir(args) as run_dir, stop_signals() as stop_requests:
+    with claim_run_dir(args) as run_dir, stop_signals() as stop_requests, SummaryWriter(str(run_dir)) as writer:
         print(f"run directory: {run_dir}; {device_note}, {torch.get_num_threads()} torch threads; online training "
               f"from {learning_starts:,} rows; normalized scores: {reference_source}", flush=True)
         start_iteration, env_steps, evaluations = (load_checkpoint(run_dir, agent, optimizer, rb) if args.resume
                                                    else (0, 0, []))
         buffer_meta = buffer.make_meta(args.env_id, obs_space, act_space, f"replay buffer of {run_dir}",
                                        reference_returns=reference_returns)
-        writer = SummaryWriter(str(run_dir))
         writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" +
                         "\n".join(f"|{k}|{v}|" for k, v in dataclasses.asdict(args).items()))
         obs, _ = envs.reset(seed=args.seed + start_iteration)
@@ -665,13 +664,11 @@ def train(args: Args):
                 save_checkpoint(run_dir, done, env_steps, agent, optimizer, rb, buffer_meta)
             if stop_requests:
                 progress.close()
-                writer.close()  # flushes the events written since the last flush
                 print(f"stopped by {signal.Signals(stop_requests[0]).name} after iteration {done:,}, checkpoint "
                       f"written; to continue: python {SCRIPT} --resume {run_dir}", file=sys.stderr)
                 sys.exit(128 + stop_requests[0])
         progress.close()
         envs.close()
-        writer.close()
         if start_iteration >= args.num_iterations:
             print(f"{run_dir}: finished already at iteration {start_iteration:,} (a larger --num-iterations "
                   f"continues it)", flush=True)
