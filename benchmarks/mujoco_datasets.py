@@ -79,11 +79,14 @@ def train_until(run_dir: Path, args, iterations: int, stop_at_return: float = fl
             return reached
         done = last["iteration"] if last else 0
         target = min(iterations, done + args.chunk_iterations)
-        # a checkpoint without an evaluation yet: stopped (Ctrl-C) within its first chunk, continued too
-        resume = ["--resume", run_dir] if any((run_dir / "train" / "algorithm").glob("ckpt-*")) else []
+        # a checkpoint without an evaluation yet: stopped (Ctrl-C) within its first chunk, continued too; no
+        # checkpoint: started anew over what a run killed before its first one left
+        has_checkpoint = any((run_dir / "train" / "algorithm").glob("ckpt-*"))
+        resume = ["--resume", run_dir] if has_checkpoint else ["--overwrite"]
+        # --learning-starts 500: the SAC default when the datasets of 2026-12-05/06 were made (benchmarks/README.md gives their sha256)
         run("hybrid_sac.py", "--env-id", args.env_id, "--seed", args.seed, "--num-iterations", target,
             "--eval-interval", args.chunk_iterations, "--checkpoint-interval", args.chunk_iterations,
-            "--run-dir", run_dir, *resume, *shlex.split(args.sac_flags))
+            "--learning-starts", 500, "--run-dir", run_dir, *resume, *shlex.split(args.sac_flags))
 
 
 def collect(args, kind: str, out_dir: Path, *source):
