@@ -83,7 +83,7 @@ def train_until(run_dir: Path, args, iterations: int, stop_at_return: float = fl
         # checkpoint: started anew over what a run killed before its first one left
         has_checkpoint = any((run_dir / "train" / "algorithm").glob("ckpt-*"))
         resume = ["--resume", run_dir] if has_checkpoint else ["--overwrite"]
-        # --learning-starts 500: the SAC default when the datasets of 2026-12-05/06 were made (benchmarks/README.md gives their sha256)
+        # --learning-starts 500: the default when the datasets of 2026-12-05/06 were made (sha256: benchmarks/README.md)
         run("hybrid_sac.py", "--env-id", args.env_id, "--seed", args.seed, "--num-iterations", target,
             "--eval-interval", args.chunk_iterations, "--checkpoint-interval", args.chunk_iterations,
             "--learning-starts", 500, "--run-dir", run_dir, *resume, *shlex.split(args.sac_flags))
