@@ -33,6 +33,12 @@ SETTINGS = {  # name: (flags, what it changes)
 }
 
 
+# records/100000/starts5000/seed3.jsonl was made by hand from the 20,000-iteration run, continued:
+RESUMED = (" The 100,000 row: the 20,000-iteration starts5000 run of seed 3 continued with `hybrid_sac.py --resume RUN "
+           "--num-iterations 100000 --eval-interval 10000 --checkpoint-interval 20000` (its envs' episodes restarted "
+           "at 20,000).")
+
+
 def run(setting: str, seed: int, iterations: int) -> Path:
     """The run's eval.jsonl record, made unless a finished one exists."""
     record = RECORDS / str(iterations) / setting / f"seed{seed}.jsonl"
@@ -83,7 +89,8 @@ def main():
         list(pool.map(lambda task: run(*task, args.iterations), tasks))
     text = (f"# Online SAC on HalfCheetah-v5: what makes seeds stall\n\nMade by "
             f"`python benchmarks/investigations/halfcheetah_sac.py` (all records under halfcheetah_sac/records/): "
-            f"online SAC, 5 deterministic evaluation episodes every eighth of the run, 1 torch thread.\n\n{table()}\n")
+            f"online SAC, 5 deterministic evaluation episodes every eighth of the run, 1 torch thread.{RESUMED}\n\n"
+            f"{table()}\n")
     (HERE / "halfcheetah_sac.md").write_text(text)
     print(text)
 
