@@ -143,10 +143,13 @@ def local_run_dir(run: Run) -> Path:
 
 
 def local_command(run: Run, out_dir: Path, dataset: Optional[Path]) -> list:
-    """run.command with the paths of this node: its run directory and dataset."""
-    shown_dir = rel(run.run_dir)
-    command = [str(out_dir) + arg[len(shown_dir):] if arg == shown_dir or arg.startswith(shown_dir + "/") else arg
-               for arg in run.command]
+    """run.command with the paths of this node: its run directory (written relative or absolute) and dataset."""
+    def local(arg: str) -> str:
+        for shown in (rel(run.run_dir), str(run.run_dir)):
+            if arg == shown or arg.startswith(shown + "/"):
+                return str(out_dir) + arg[len(shown):]
+        return arg
+    command = [local(arg) for arg in run.command]
     if dataset is not None:
         command[command.index("--offline-buffer-dir") + 1] = str(dataset)
     return command
