@@ -64,7 +64,8 @@ class Args:
     cuda: bool = True
     """train on the GPU when there is one (CleanRL's flag); without one the run is on the CPU and says so"""
     torch_threads: int = 1
-    """torch's CPU threads: 1 is never far from the best, more than the free cores is many times slower"""
+    """torch's CPU threads: 1 is never slow beside other work, where more threads than free cores are many
+    times slower; alone on an idle machine 2 can be up to twice as fast (benchmarks/results/threads.md)"""
     overwrite: bool = False
     """start anew in a --run-dir that holds an earlier run, deleting its files (default: refuse it)"""
 
