@@ -1,15 +1,13 @@
 """Soft Actor-Critic trained online, hybrid (online + a fixed offline buffer) or purely offline.
 
-    python hybrid_sac.py                                        # online SAC on Pendulum-v1
+    python hybrid_sac.py                                                # online SAC on Pendulum-v1
     python hybrid_sac.py --offline-buffer-dir data/pendulum_expert      # hybrid
-    python hybrid_sac.py --offline-buffer-dir data/pendulum_expert \\
-        --rl-train-after-update-steps 100000000                 # pure offline
+    python hybrid_sac.py --offline-buffer-dir data/pendulum_expert --rl-train-after-update-steps 100000000  # offline
 
-ALF's hybrid training loop (README.md): every iteration the offline part (`train_step_offline` /
-`calc_loss_offline`) trains on an offline batch; from iteration `rl_train_after_update_steps` on the envs
-step once per iteration and every `rl_train_every_update_steps`-th one the online part (`train_step` /
-`calc_loss`) trains on an online batch; both losses are summed into one optimizer step, and
-`after_update` moves the targets. A new algorithm is a copy of this file with its own hooks (README.md).
+ALF's hybrid loop (README.md): every iteration the offline part (`train_step_offline`, `calc_loss_offline`) trains
+on an offline batch; from iteration `rl_train_after_update_steps` on, the envs step once per iteration and every
+`rl_train_every_update_steps`-th one the online part (`train_step`, `calc_loss`) trains on an online batch; one
+optimizer step on the summed losses, then `after_update` moves the targets. A new algorithm: see README.md.
 """
 
 import contextlib
@@ -20,11 +18,9 @@ import json
 import math
 import os
 import random
-import re
 import shutil
 import signal
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,9 +32,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import tyro
-from torch.utils._pytree import tree_leaves, tree_map
 from torch.utils.tensorboard import SummaryWriter
-from tqdm import tqdm
 
 import buffer
 
@@ -63,9 +57,8 @@ class Args:
     """a run directory to continue from its newest checkpoint, with its flags (those given now win)"""
     cuda: bool = True
     """train on the GPU when there is one (CleanRL's flag); without one the run is on the CPU and says so"""
-    torch_threads: int = 1
-    """torch's CPU threads: 1 is never slow beside other work, where more threads than free cores are many
-    times slower; alone on an idle machine 2 can be up to twice as fast (benchmarks/results/threads.md)"""
+    torch_threads: Optional[int] = None
+    """torch's CPU threads (None: the cores free to this run, counted again at every log interval; Linux)"""
     overwrite: bool = False
     """start anew in a --run-dir that holds an earlier run, deleting its files (default: refuse it)"""
 
@@ -75,13 +68,12 @@ class Args:
     offline_buffer_length: Optional[int] = None
     """keep at most this many rows (the oldest) of each env of each offline buffer file"""
     rl_train_after_update_steps: int = 0
-    """iterations of offline-only training before the envs step and the online part trains;
-    above num_iterations: pure offline training"""
+    """offline-only iterations before the envs step and the online part trains (above num_iterations: offline)"""
     rl_train_every_update_steps: int = 1
     """train the online part every this many iterations (the offline part trains at every one)"""
     normalize_observations: bool = False
-    """standardize actor and critic inputs with the offline data's mean and std (off: in hybrid training most
-    observations come from the env, which the offline data need not describe; the offline scripts turn it on)"""
+    """standardize actor and critic inputs with the offline data's mean and std (off: in hybrid training the env's
+    observations need not look like the offline data's; the offline scripts turn it on)"""
 
     # SAC
     buffer_size: int = 1_000_000
@@ -93,9 +85,8 @@ class Args:
     batch_size: int = 256
     """the batch size of each of the online and the offline batches"""
     learning_starts: Optional[int] = None
-    """the online part trains once the online buffer holds this many rows; before that, without an offline
-    buffer, the envs step with uniform random actions. None: 5 episodes of the env's time limit (1,000 rows on
-    Pendulum-v1, 5,000 on MuJoCo, CleanRL's; with 500, online SAC stalls on some HalfCheetah seeds)"""
+    """the online part trains once the online buffer holds this many rows (random actions till then, without offline
+    data). None: 5 episodes' time limit (5,000 rows on MuJoCo, as CleanRL; 500 stalls some HalfCheetah seeds)"""
     policy_lr: float = 3e-4
     """the learning rate of the actor"""
     q_lr: float = 1e-3
@@ -112,8 +103,6 @@ class Args:
     """updates per iteration (update-to-data ratio; RLPD uses more than 1)"""
     compile: bool = False
     """torch.compile each part's forward pass and losses: faster after a minute of compiling; needs a C++ compiler"""
-    cudagraphs: bool = False
-    """capture each update in a CUDA graph once and replay it (as LeanRL does); GPU only"""
     alpha: float = 0.2
     """the entropy coefficient (its initial value when autotune is on)"""
     autotune: bool = True
@@ -129,13 +118,11 @@ class Args:
     checkpoint_interval: int = 5000
     """write a checkpoint every this many iterations (and at the end, and when stopped by Ctrl-C or SIGTERM)"""
     save_buffer: bool = True
-    """write the online replay buffer beside each checkpoint (only the newest is kept) as ALF does: --resume
-    restores it, and another run can read it as --offline-buffer-dir"""
+    """write the replay buffer beside the newest checkpoint, as ALF does (for --resume, or as offline data)"""
 
 
 def make_env(env_id):
-    """A function making the env with its actions rescaled to [-1, 1] (ALF's convention; the buffers
-    store them that way)."""
+    """A function making the env, its actions rescaled to [-1, 1] (ALF's convention, the buffers' too)."""
     def thunk():
         env = gym.make(env_id)
         if not isinstance(env.observation_space, gym.spaces.Box) or not isinstance(env.action_space, gym.spaces.Box):
@@ -186,8 +173,7 @@ class Actor(nn.Module):
 
 
 class DeterministicPolicy(nn.Module):
-    """What policy.pt holds: observations [B, obs_dim] -> the deterministic actions [B, act_dim] in [-1, 1].
-    policy_distribution.pt holds the Actor itself: observations -> the mean and log std before tanh."""
+    """policy.pt: observations [B, obs_dim] -> actions [B, act_dim] (policy_distribution.pt: the Actor itself)."""
 
     def __init__(self, actor):
         super().__init__()
@@ -214,8 +200,7 @@ class Critics(nn.Module):
         self.register_buffer("obs_std", torch.ones(obs_dim))
 
     def forward(self, obs, action, detach=False):
-        """Q-values [num_critics, B]. detach=True: gradients reach the action, not the weights
-        (for the actor loss)."""
+        """Q-values [num_critics, B]. detach=True: gradients reach the action, not the weights (actor loss)."""
         x = torch.cat([(obs - self.obs_mean) / self.obs_std, action], -1).expand(len(self.weights[0]), -1, -1)
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
             if detach:
@@ -229,9 +214,8 @@ class Critics(nn.Module):
 
 
 class Agent(nn.Module):
-    """The actor, the critics, their targets and the entropy coefficient, with ALF's four hooks:
-    train_step / calc_loss for online batches, train_step_offline / calc_loss_offline for offline ones,
-    and after_update for what moves after each optimizer step."""
+    """The actor, the critics, their targets and the entropy coefficient, with ALF's hooks: train_step / calc_loss
+    (online batches), train_step_offline / calc_loss_offline (offline ones), after_update (after each step)."""
 
     algorithm = "SAC"  # saved in checkpoints: a run is resumed by the script that wrote it
 
@@ -277,8 +261,7 @@ class Agent(nn.Module):
 
     @torch.no_grad()
     def after_update(self, offline_trained: bool, online_trained: bool):
-        """After every optimizer step (ALF's after_update): the target critics follow the critics, which SAC
-        trains on both parts' batches."""
+        """The target critics follow the critics, which SAC trains on both parts' batches."""
         for target, source in zip(self.qf_target.parameters(), self.qf.parameters()):
             target.lerp_(source, self.args.tau)
 
@@ -302,7 +285,7 @@ def evaluate(policy: Actor, env, episodes: int, seed: int):
 def checkpoint_paths(run_dir: Path) -> dict:
     """{iteration: path} of the ckpt-<iteration> files under <run_dir>/train/algorithm/."""
     paths = (run_dir / "train" / "algorithm").glob("ckpt-*")
-    return {int(path.name[5:]): path for path in paths if re.fullmatch(r"ckpt-\d+", path.name)}
+    return {int(path.name[5:]): path for path in paths if path.name[5:].isdigit()}
 
 
 class UsageError(Exception):
@@ -313,27 +296,23 @@ def check_args(args: Args):
     """The first flag that cannot work, as a UsageError."""
     checks = [(name, getattr(args, name) >= 1, "must be at least 1") for name in (
         "num_envs", "num_iterations", "batch_size", "rl_train_every_update_steps", "utd_ratio", "num_critics",
-        "eval_interval", "log_interval", "checkpoint_interval", "hidden_dim", "eval_episodes", "torch_threads")]
+        "eval_interval", "log_interval", "checkpoint_interval", "hidden_dim", "eval_episodes")]
     checks += [(name, getattr(args, name) > 0, "must be above 0")  # nan fails too
                for name in ("alpha", "policy_lr", "q_lr")]
     checks += [("gamma", 0 <= args.gamma <= 1, "must be between 0 and 1"),
                ("tau", 0 < args.tau <= 1, "must be above 0 and at most 1"),
+               ("torch_threads", args.torch_threads is None or args.torch_threads >= 1, "must be at least 1"),
                ("buffer_size", args.buffer_size >= 2 * args.num_envs, "must hold at least 2 rows per env"),
                ("num_min_critics", args.num_min_critics is None or 1 <= args.num_min_critics <= args.num_critics,
-                f"must be between 1 and --num-critics {args.num_critics}")]
+                f"must be between 1 and --num-critics {args.num_critics}"),
+               ("offline_buffer_dir", args.offline_buffer_dir != [], "needs at least one path"),
+               ("rl_train_after_update_steps", args.offline_buffer_dir or args.rl_train_after_update_steps
+                < args.num_iterations, "at --num-iterations or above (pure offline) needs --offline-buffer-dir"),
+               ("normalize_observations", args.offline_buffer_dir or not args.normalize_observations,
+                "uses the offline data's statistics: needs --offline-buffer-dir (or --no-normalize-observations)")]
     for name, ok, requirement in checks:
         if not ok:
             raise UsageError(f"--{name.replace('_', '-')} {requirement} (got {getattr(args, name)})")
-    if args.cudagraphs and args.num_min_critics is not None:  # torch.randperm cannot be captured
-        raise UsageError("--cudagraphs cannot capture --num-min-critics (its random subset); drop one of them")
-    if args.offline_buffer_dir is not None and not args.offline_buffer_dir:
-        raise UsageError("--offline-buffer-dir needs at least one path")
-    if args.offline_buffer_dir is None and args.rl_train_after_update_steps >= args.num_iterations:
-        raise UsageError("pure offline training (--rl-train-after-update-steps >= --num-iterations) needs "
-                         "--offline-buffer-dir")
-    if args.offline_buffer_dir is None and args.normalize_observations:
-        raise UsageError("--normalize-observations uses the offline data's statistics: needs --offline-buffer-dir "
-                         "(or --no-normalize-observations)")
 
 
 @contextlib.contextmanager
@@ -368,8 +347,7 @@ def stop_signals():
         if received:
             raise KeyboardInterrupt
         received.append(signum)
-    main_thread = threading.current_thread() is threading.main_thread()  # the only one that can set handlers
-    previous = {signum: signal.signal(signum, note) for signum in (signal.SIGINT, signal.SIGTERM) if main_thread}
+    previous = {signum: signal.signal(signum, note) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield received
     finally:
@@ -378,24 +356,34 @@ def stop_signals():
 
 
 def choose_device(args: Args, offline) -> tuple:
-    """The device, and a note on it for the first line. On a GPU the offline data is copied there when
-    it takes at most half the free memory (CORL keeps it there); else batches are copied from the host."""
-    if args.cuda and torch.cuda.is_available():
-        if offline is None or offline.nbytes() > torch.cuda.mem_get_info()[0] // 2:
-            return torch.device("cuda"), "device: cuda" + ("" if offline is None else " (offline data in host memory)")
+    """The device, and a note on it for the first line. On a GPU the offline data moves there when it takes at
+    most half the free memory (CORL keeps it there); else its batches are copied there."""
+    if not (args.cuda and torch.cuda.is_available()):
+        return torch.device("cpu"), "device: cpu" + (" (no GPU found)" if args.cuda else "")
+    if offline is not None and offline.nbytes() <= torch.cuda.mem_get_info()[0] // 2:
         offline.to(torch.device("cuda"))
-        return torch.device("cuda"), "device: cuda (offline data on the GPU)"
-    if args.cudagraphs:
-        raise UsageError("--cudagraphs needs a GPU, and this run is on the CPU ("
-                         + ("no GPU found" if args.cuda else "--no-cuda") + "); leave --cudagraphs out")
-    return torch.device("cpu"), "device: cpu" + (" (no GPU found)" if args.cuda else "")
+    return torch.device("cuda"), "device: cuda" + ("" if offline is None else f" (offline data on {offline.device})")
 
 
-def make_update(agent: Agent, optimizer, online_loss, offline_loss, cudagraphs: bool):
+def fit_threads(args: Args, last: tuple) -> tuple:
+    """Without --torch-threads, set torch's threads each second to the cores free to this run since `last` (what
+    this returned before): those idle and those it used itself. A busy machine or a second training lowers them,
+    free cores raise them; the count changes no result (tests/test_devices.py)."""
+    if args.torch_threads is not None or sys.platform != "linux" or (last and time.time() - last[0] < 1):
+        return last
+    cores = {f"cpu{i}" for i in os.sched_getaffinity(0)}
+    with open("/proc/stat") as f:  # per core: user nice system idle iowait ..., in clock ticks
+        idle = sum(int(w[4]) + int(w[5]) for w in map(str.split, f) if w[0] in cores) / os.sysconf("SC_CLK_TCK")
+    now = (time.time(), idle + time.process_time())
+    if last:
+        torch.set_num_threads(max(1, min(len(cores), round((now[1] - last[1]) / (now[0] - last[0])))))
+    return now
+
+
+def make_update(agent: Agent, optimizer, online_loss, offline_loss):
     """update(offline_batch, online_batch) -> logs: one optimizer step on the sum of the parts' losses (a
-    batch None: that part does not train now), then the agent's after_update. With cudagraphs each
-    combination of parts is captured in a CUDA graph at its first call and replayed from then on."""
-    def step(offline_batch, online_batch):
+    batch None: that part does not train now), then the agent's after_update."""
+    def update(offline_batch, online_batch):
         loss, logs = 0.0, {}
         for batch, part_loss, suffix in ((offline_batch, offline_loss, "_offline"), (online_batch, online_loss, "")):
             if batch is not None:
@@ -407,44 +395,7 @@ def make_update(agent: Agent, optimizer, online_loss, offline_loss, cudagraphs: 
         optimizer.step()
         agent.after_update(offline_batch is not None, online_batch is not None)
         return logs
-
-    graphs = {}  # (offline part?, online part?) -> (graph, its input batches, its output logs)
-
-    def replay(*batches):
-        key = tuple(batch is not None for batch in batches)
-        if key not in graphs:
-            graphs[key] = capture(step, agent, optimizer, batches)
-        graph, inputs, logs = graphs[key]
-        for static, batch in zip(inputs, batches):
-            for to, source in zip(tree_leaves(static), tree_leaves(batch)):
-                to.copy_(source)
-        graph.replay()
-        return logs
-    return replay if cudagraphs else step
-
-
-def capture(step, agent: Agent, optimizer, batches):
-    """step(*batches) captured in a CUDA graph, as torch's documentation does it: warm-up calls on a side
-    stream, then the capture. The warm-up's updates are undone in place (graphs captured before hold these
-    tensors' addresses), so that no step is taken twice; Adam's state made by it is zeroed, as Adam makes it."""
-    def live_tensors():
-        return (list(agent.state_dict(keep_vars=True).values())
-                + [t for state in optimizer.state.values() for t in state.values() if torch.is_tensor(t)])
-    inputs = [None if batch is None else tree_map(torch.clone, batch) for batch in batches]
-    before = {id(t): t.detach().clone() for t in live_tensors()}
-    stream = torch.cuda.Stream()
-    stream.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(stream):
-        for _ in range(3):
-            step(*inputs)
-    torch.cuda.current_stream().wait_stream(stream)
-    with torch.no_grad():
-        for t in live_tensors():
-            t.copy_(before[id(t)]) if id(t) in before else t.zero_()  # Adam's new state: zeros, as Adam starts
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        logs = step(*inputs)
-    return graph, inputs, logs
+    return update
 
 
 def save_checkpoint(run_dir: Path, iteration: int, env_steps: int, agent: Agent, optimizer, rb, buffer_meta):
@@ -454,13 +405,12 @@ def save_checkpoint(run_dir: Path, iteration: int, env_steps: int, agent: Agent,
     buffer_file = ckpt_dir / f"ckpt-{iteration}-replay_buffer"
     if agent.args.save_buffer and rb.pos > 0:
         rb.save(buffer_file, buffer_meta)
-    # the loop draws its randomness from torch only (the envs are seeded when they reset)
+    # the loop draws its randomness from torch only (the envs are seeded when they reset; on a GPU, resumed runs
+    # draw anew: its generator is not saved, as its kernels are not bitwise reproducible anyway)
     state = {"script": SCRIPT, "algorithm": agent.algorithm, "agent": agent.state_dict(),
              "optimizer": optimizer.state_dict(), "iteration": iteration, "env_steps": env_steps,
              "replay_buffer_rows": rb.pos * rb.num_envs, "torch_rng": torch.get_rng_state(),
              "args": dataclasses.asdict(agent.args)}
-    if rb.device.type == "cuda":
-        state["cuda_rng"] = torch.cuda.get_rng_state(rb.device)
     buffer.atomic_save(state, ckpt_dir / f"ckpt-{iteration}")
     for older in ckpt_dir.glob("ckpt-*-replay_buffer") if buffer_file.exists() else ():
         if older != buffer_file:
@@ -499,17 +449,14 @@ def load_checkpoint(run_dir: Path, agent: Agent, optimizer, rb):
     except (RuntimeError, ValueError) as e:  # another script's networks, or an older version's
         raise UsageError(f"{ckpt_file}: does not fit this script's networks: {' '.join(str(e).split())}") from None
     torch.set_rng_state(ckpt["torch_rng"])
-    if "cuda_rng" in ckpt and rb.device.type == "cuda":  # a GPU run resumed on the CPU does without it
-        torch.cuda.set_rng_state(ckpt["cuda_rng"], rb.device)
-    buffer_file, lost = run_dir / "train" / "algorithm" / f"ckpt-{iteration}-replay_buffer", []
+    buffer_file = ckpt_file.with_name(f"{ckpt_file.name}-replay_buffer")
+    lost = ["the envs' episodes in progress: they start anew"] if ckpt["env_steps"] else []
     if buffer_file.exists():
         rb.load_state_dict(buffer.load_checkpoint(buffer_file), buffer_file)
         rb.end_episodes()  # the envs restart: no transition may join the old and the new episode
     elif ckpt.get("replay_buffer_rows"):
-        lost.append(f"its replay buffer ({ckpt['replay_buffer_rows']:,} rows; {buffer_file.name} is missing, e.g. "
-                    f"--no-save-buffer): the online part starts again from an empty buffer")
-    if ckpt["env_steps"]:
-        lost.append("the envs' episodes in progress: they start anew")
+        lost.insert(0, f"its replay buffer ({ckpt['replay_buffer_rows']:,} rows; {buffer_file.name} is missing, "
+                    "e.g. --no-save-buffer): the online part starts again from an empty buffer")
     print(f"resumed from {ckpt_file} (iteration {iteration:,}, {ckpt['env_steps']:,} env steps, "
           f"{rb.pos * rb.num_envs:,} replay-buffer rows)" + "".join(f"; not restored: {x}" for x in lost), flush=True)
     eval_log = run_dir / "eval.jsonl"
@@ -531,7 +478,8 @@ def train(args: Args):
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
-    torch.set_num_threads(args.torch_threads)
+    torch.set_num_threads(args.torch_threads or 1)
+    threads_since = fit_threads(args, ())
 
     try:
         envs = gym.vector.SyncVectorEnv([make_env(args.env_id) for _ in range(args.num_envs)])
@@ -541,9 +489,8 @@ def train(args: Args):
     envs = gym.wrappers.vector.RecordEpisodeStatistics(envs)
     obs_space, act_space = envs.single_observation_space, envs.single_action_space
     obs_dim, act_dim = int(np.prod(obs_space.shape)), int(np.prod(act_space.shape))
-    learning_starts = args.learning_starts
-    if learning_starts is None:  # random exploration spans a few whole episodes, whatever their length
-        learning_starts = 5 * (eval_env.spec.max_episode_steps or 1000)
+    learning_starts = (5 * (eval_env.spec.max_episode_steps or 1000)  # random steps: 5 whole episodes, however long
+                       if args.learning_starts is None else args.learning_starts)
 
     offline = None
     if args.offline_buffer_dir:
@@ -560,7 +507,7 @@ def train(args: Args):
     # the actor at policy_lr; the rest the agent trains (critics, entropy coefficient, what a copy adds) at q_lr
     others = [p for name, p in agent.named_parameters() if not name.startswith(("actor.", "qf_target."))]
     optimizer = torch.optim.Adam([{"params": agent.actor.parameters(), "lr": args.policy_lr},
-                                  {"params": others, "lr": args.q_lr}], fused=True, capturable=args.cudagraphs)
+                                  {"params": others, "lr": args.q_lr}], fused=True)
     # each part's forward pass and losses, as the loop calls them (the Adam step is fused already)
     def online_loss(batch):
         return agent.calc_loss(agent.train_step(batch))
@@ -570,12 +517,12 @@ def train(args: Args):
 
     if args.compile:
         online_loss, offline_loss = torch.compile(online_loss), torch.compile(offline_loss)
-    update = make_update(agent, optimizer, online_loss, offline_loss, args.cudagraphs)
+    update = make_update(agent, optimizer, online_loss, offline_loss)
     rb = buffer.ReplayBuffer(args.num_envs, args.buffer_size // args.num_envs, obs_space, act_space, device)
 
     with claim_run_dir(args) as run_dir, stop_signals() as stop_requests, SummaryWriter(str(run_dir)) as writer:
-        print(f"run directory: {run_dir}; {device_note}, {torch.get_num_threads()} torch threads; online training "
-              f"from {learning_starts:,} rows; normalized scores: {reference_source}", flush=True)
+        print(f"run directory: {run_dir}; {device_note}, torch threads: {args.torch_threads or 'the free cores'}; "
+              f"online training from {learning_starts:,} rows; normalized scores: {reference_source}", flush=True)
         start_iteration, env_steps, evaluations = (load_checkpoint(run_dir, agent, optimizer, rb) if args.resume
                                                    else (0, 0, []))
         buffer_meta = buffer.make_meta(args.env_id, obs_space, act_space, f"replay buffer of {run_dir}",
@@ -587,10 +534,9 @@ def train(args: Args):
         terminated = truncated = np.zeros(args.num_envs, dtype=bool)
         logs = {}  # the newest losses
         start_time, start_env_steps = time.time(), env_steps
-        progress = tqdm(range(start_iteration, args.num_iterations), initial=start_iteration,
-                        total=args.num_iterations, mininterval=2)
-        for iteration in progress:
+        for iteration in range(start_iteration, args.num_iterations):
             done = iteration + 1  # iterations done at the end of this one: the x-axis of every scalar
+            threads_since = fit_threads(args, threads_since)
             # unroll: one step of every env, its rows into the online buffer
             online_phase = iteration >= args.rl_train_after_update_steps
             if online_phase:
@@ -620,6 +566,7 @@ def train(args: Args):
                 seconds = time.time() - start_time
                 writer.add_scalar("charts/iterations_per_second", (done - start_iteration) / seconds, done)
                 writer.add_scalar("charts/SPS", (env_steps - start_env_steps) / seconds, done)  # CleanRL's: env steps/s
+                writer.add_scalar("charts/torch_threads", torch.get_num_threads(), done)
             if done % args.eval_interval == 0 or done == args.num_iterations:
                 mean, std = evaluate(agent.actor, eval_env, args.eval_episodes, args.seed + 1_000_000)
                 score = buffer.normalized_score(mean, {"reference_returns": reference_returns})
@@ -630,15 +577,14 @@ def train(args: Args):
                                     "return_std": std, "normalized_score": score})
                 buffer.atomic_save("".join(json.dumps(e) + "\n" for e in evaluations).encode(),
                                    run_dir / "eval.jsonl", save=lambda data, f: f.write(data))
-                progress.set_postfix(eval_return=f"{mean:.1f}", refresh=False)
+                print(f"iteration {done:,}/{args.num_iterations:,}: return {mean:.1f} ± {std:.1f} "
+                      f"({(done - start_iteration) / (time.time() - start_time):.0f} it/s)", flush=True)
             if done % args.checkpoint_interval == 0 or done == args.num_iterations or stop_requests:
                 save_checkpoint(run_dir, done, env_steps, agent, optimizer, rb, buffer_meta)
             if stop_requests:
-                progress.close()
                 print(f"stopped by {signal.Signals(stop_requests[0]).name} after iteration {done:,}, checkpoint "
                       f"written; to continue: python {SCRIPT} --resume {run_dir}", file=sys.stderr)
                 sys.exit(128 + stop_requests[0])
-        progress.close()
         envs.close()
         if start_iteration >= args.num_iterations:
             print(f"{run_dir}: finished already at iteration {start_iteration:,} (a larger --num-iterations "

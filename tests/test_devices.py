@@ -1,5 +1,9 @@
 """Devices: every tensor of an update is made on the agent's device, in all three scripts and both
 parts; --cuda without a GPU runs on the CPU and says so once."""
+import os
+import sys
+import time
+
 import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -60,20 +64,31 @@ def test_without_a_gpu_the_run_is_on_the_cpu_and_says_so(module, cuda, note, tmp
 
 
 @pytest.mark.parametrize("module", MODULES, ids=["sac", "bc", "cql"])
-@pytest.mark.parametrize("flags, message", [
-    ([], "error: --cudagraphs needs a GPU, and this run is on the CPU (no GPU found); leave --cudagraphs out"),
-    (["--no-cuda"], "error: --cudagraphs needs a GPU, and this run is on the CPU (--no-cuda)"),
-    (["--num-critics", "4", "--num-min-critics", "2"], "--cudagraphs cannot capture --num-min-critics")])
-def test_cudagraphs_without_a_gpu_or_with_what_it_cannot_capture_is_a_usage_error(
-        module, flags, message, tmp_path, capsys, monkeypatch):
-    """--cudagraphs never falls back silently: without a GPU, or with a flag whose work cannot be captured,
-    one error line and exit status 2, before anything is written."""
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    run_dir = tmp_path / "run"
-    with pytest.raises(SystemExit) as exit_:
-        module.main(["--cudagraphs", *flags, "--offline-buffer-dir", str(ROOT / "data" / "pendulum_expert"),
-                     "--run-dir", str(run_dir), "--num-iterations", "3"])
-    err = capsys.readouterr().err
-    assert exit_.value.code == 2 and len(err.splitlines()) == 1 and err.startswith("error: ")
-    assert message in err
-    assert not run_dir.exists() or not any(run_dir.iterdir())
+def test_default_threads_follow_the_cores_free_to_the_run(module, monkeypatch):
+    """Without --torch-threads: all the cores when this process had them all since the last count, 1 when it
+    had none (others used them), no change over too short a time to count, and --torch-threads wins."""
+    if sys.platform != "linux":
+        pytest.skip("the free cores are counted on Linux only")
+    cores = len(os.sched_getaffinity(0))
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: chosen.append(n))
+    chosen, args = [], module.Args()
+    now = module.fit_threads(args, ())  # the first count: no interval yet, nothing set
+    assert chosen == [] and len(now) == 2
+    module.fit_threads(args, (now[0] - 2.0, now[1] - 2.0 * (cores + 1)))  # more than every core free
+    module.fit_threads(args, (now[0] - 2.0, now[1] + 1.0))  # nothing idle, none of it ours
+    assert chosen == [cores, 1]
+    for last, threads_given in [((time.time() - 0.1, 0.0), None), ((now[0] - 2.0, 0.0), 3)]:
+        assert module.fit_threads(module.Args(torch_threads=threads_given), last) is last
+    assert chosen == [cores, 1]
+
+
+def test_the_thread_count_changes_no_result(tmp_path):
+    """The default's thread count follows the machine's load, so a seed's run must not depend on it."""
+    runs = []
+    for threads in (1, 2):
+        agent, _ = hybrid_sac.train(hybrid_sac.Args(
+            torch_threads=threads, run_dir=str(tmp_path / str(threads)), num_iterations=60, batch_size=64,
+            eval_episodes=1, eval_interval=60, learning_starts=10,
+            offline_buffer_dir=[str(ROOT / "data" / "pendulum_expert")]))
+        runs.append(agent.state_dict())
+    assert all(torch.equal(runs[0][name], runs[1][name]) for name in runs[0])

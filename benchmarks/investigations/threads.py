@@ -1,9 +1,9 @@
-"""Torch threads: how long a short training takes with --torch-threads 1 (the scripts' default) and with one
-thread per core, in three situations: alone on an idle machine, beside one unrelated busy process (a pure
-Python loop), and two of our trainings at once.
+"""Torch threads: how long a short training takes with the scripts' default (no --torch-threads: the cores free
+to the run, counted each second), with --torch-threads 1 and with one thread per core, in three situations:
+alone on an idle machine, beside one unrelated busy process (a pure Python loop), and two of our trainings at once.
 
-    python benchmarks/investigations/threads.py                   # about 5 minutes on 2 idle cores
-    python benchmarks/investigations/threads.py --iterations 300  # shorter
+    python benchmarks/investigations/threads.py                   # about 20 minutes on 2 idle cores
+    python benchmarks/investigations/threads.py --iterations 400  # shorter
 
 Each case starts its trainings at the same moment and waits for all of them: its time is the wall time until
 the last one ends. Two trainings, both updating from the first iteration: hybrid SAC (hybrid_sac.py) and CQL
@@ -27,12 +27,13 @@ TRAININGS = {"hybrid SAC, data/pendulum_mixed (the README's main job)": ["hybrid
 BUSY_LOOP = "while True: pass"
 
 
-def run_together(command: list, count: int, threads: int, iterations: int) -> float:
+def run_together(command: list, count: int, threads, iterations: int) -> float:
     """Seconds until `count` copies of the training, started together, have all ended."""
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        runs = [subprocess.Popen([sys.executable, *command, "--num-iterations", str(iterations), "--eval-episodes",
-                                  "2", "--torch-threads", str(threads), "--seed", str(i + 1), "--run-dir",
+        flags = ["--num-iterations", str(iterations), "--eval-episodes", "2"]
+        flags += [] if threads is None else ["--torch-threads", str(threads)]
+        runs = [subprocess.Popen([sys.executable, *command, *flags, "--seed", str(i + 1), "--run-dir",
                                   str(Path(tmp) / str(i))], cwd=ROOT, stdout=subprocess.DEVNULL,
                                  stderr=subprocess.PIPE, text=True) for i in range(count)]
         for run in runs:
@@ -49,13 +50,14 @@ def main():
     args = parser.parse_args()
     cores = os.cpu_count()
     load_before = os.getloadavg()[0]
-    rows, ratios, slower = [], [], []  # default / best; one thread per core / best
+    settings = [None, 1, cores]  # None: the default
+    rows, ratios, slower = [], [], []  # default / best; the slowest fixed count / best
     for name, command in TRAININGS.items():
         for situation, count, busy in [("alone", 1, False), ("beside one busy process", 1, True),
                                        ("two of ours at once", 2, False)]:
             seconds = {}
-            for threads in sorted({1, cores}):
-                print(f"{name}, {situation}, --torch-threads {threads} ...", flush=True)
+            for threads in settings:
+                print(f"{name}, {situation}, --torch-threads {threads or 'unset'} ...", flush=True)
                 other = subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) if busy else None
                 try:
                     seconds[threads] = run_together(command, count, threads, args.iterations)
@@ -63,26 +65,27 @@ def main():
                     if other:
                         other.kill()
                         other.wait()
-            ratios.append(seconds[1] / min(seconds.values()))
-            slower.append(seconds[max(seconds)] / min(seconds.values()))
-            rows.append(f"| {name} | {situation} | " + " | ".join(f"{seconds[t]:.1f}" for t in sorted(seconds))
+            ratios.append(seconds[None] / min(seconds.values()))
+            slower.append(max(seconds[1], seconds[cores]) / min(seconds.values()))
+            rows.append(f"| {name} | {situation} | " + " | ".join(f"{seconds[t]:.1f}" for t in settings)
                         + f" | {ratios[-1]:.2f} |")
     text = "\n".join([
-        "# Torch threads: the default beside one thread per core",
+        "# Torch threads: the default (the free cores) beside fixed counts",
         "",
         f"Made by `python {shlex.join(['benchmarks/investigations/threads.py', *sys.argv[1:]])}` "
         f"on {time.strftime('%Y-%m-%d %H:%M')}: "
         f"{cores} CPUs, 1-minute load average {load_before:.2f} before. Each training: {args.iterations:,} "
         f"iterations, 2 evaluation episodes at the end; the time until every training of the case has ended.",
         "",
-        f"| training | situation | wall s, --torch-threads 1 (default) | wall s, --torch-threads {cores} | "
+        f"| training | situation | wall s, default | wall s, --torch-threads 1 | wall s, --torch-threads {cores} | "
         "default / best |",
-        "| --- | --- | --- | --- | --- |",
+        "| --- | --- | --- | --- | --- | --- |",
         *rows,
         "",
-        f"Largest default / best ratio: {max(ratios):.2f}; where one thread per core is the slower setting, by up to "
-        f"{max(slower):.2f} times. A second thread pays only where a training is alone on the machine; beside other "
-        "work, more threads than free cores wait on each other. Times include about 3 s of start-up.",
+        f"Largest default / best ratio: {max(ratios):.2f}; the worse fixed count is up to {max(slower):.2f} times "
+        "slower than the best. A second thread pays only where a training is alone on the machine; beside other "
+        "work, more threads than free cores wait on each other. The default starts at one thread and counts the "
+        "free cores each second. Times include about 3 s of start-up.",
     ]) + "\n"
     args.results_dir.mkdir(parents=True, exist_ok=True)
     (args.results_dir / "threads.md").write_text(text)
