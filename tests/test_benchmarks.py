@@ -297,7 +297,7 @@ def test_speed_on_the_gpu_writes_speed_cuda_md(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     check_speed_tables(tmp_path / "speed_cuda.md")
     text = (tmp_path / "speed_cuda.md").read_text()
-    assert "Skipped on --device cuda" in text and "CUDA graphs: not measured" in text
+    assert "Skipped on --device cuda" in text and "CUDA graph" not in text  # --cudagraphs is gone
     assert "CleanRL's loop is compared on the CPU" in text
     assert not (tmp_path / "speed.md").exists()
 
