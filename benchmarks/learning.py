@@ -10,20 +10,16 @@ benchmarks/mujoco_datasets.py; every experiment once per seed, then learning.md 
     python benchmarks/learning.py --env-id Hopper-v5 --address auto # every group, 3 seeds, on a Ray cluster
     python benchmarks/learning.py --env-id Hopper-v5 --report-only  # the tables from the records, nothing run
 
-(benchmarks/mujoco_learning.py is this command with --env-id Hopper-v5 by default.) Pendulum-v1's groups: online,
-hybrid, offline, offline_to_online, rlpd; a MuJoCo task's: online_hybrid, offline, offline_to_online, cql_weight.
-Every run is a task of benchmarks/runner.py (Ray: embedded here with --jobs CPUs, or the cluster at --address), in
-benchmarks/runs/<group>/<experiment>/seed<k> (a MuJoCo task's under mujoco/<env-id>/). A run whose recorded command
-and data (the SHA-256 of its buffer file) match and whose eval.jsonl reaches the final iteration is skipped; an
-unfinished one continues from its newest checkpoint (--resume), so the same command resumes an interrupted one; one
-made by an older version of its script or buffer.py is kept and listed under its table, unless --rerun-older-code.
-Each finished run's evaluations, timing and stamp are copied to <results-dir>/records/<group>/<experiment>/seed<k>
-(committed; benchmarks/runs is not) and back where a machine lacks the run. Pendulum's medium dataset (collect.py)
-and replay dataset (a 3,000-iteration SAC run's replay buffer) are made under benchmarks/datasets/ the same way.
+(benchmarks/mujoco_learning.py is this command with --env-id Hopper-v5 by default.) Every run is a task of
+benchmarks/runner.py (Ray: embedded here with --jobs CPUs, or the cluster at --address) in
+benchmarks/runs/<group>/<experiment>/seed<k> (a MuJoCo task's under mujoco/<env-id>/). A finished run of the same
+command and data is skipped, an unfinished one continues from its checkpoint, one made by an older version of its
+script or buffer.py is kept and named under its table (unless --rerun-older-code); each finished run's evaluations,
+timing and stamp are copied to <results-dir>/records/<group>/<experiment>/seed<k> (committed) and back where a
+machine lacks the run. Pendulum's medium and replay datasets are made under benchmarks/datasets/ the same way.
 
 Writes <results-dir>/learning.md (default benchmarks/results/, a MuJoCo task's results/mujoco_<env-id>/) and
-learning_<group>.png (return against iterations, mean and min-max band over seeds, normalized score on the right):
-what the invocation selects (--only, --experiments, --seeds), replacing what a wider one wrote there.
+learning_<group>.png with report.py, for what the invocation selects (--only, --experiments, --seeds).
 """
 
 import argparse
@@ -51,8 +47,7 @@ def run_then_report(parser, args, suite: suites.Suite, results_dir: Path):
     missing = sorted({rel(d.path) for d in (e.dataset for e in experiments) if d and not d.make
                       and not d.path.is_file() and not any(d.path.glob("**/ckpt-*-replay_buffer"))})
     if missing and not args.report_only:
-        parser.exit(2, f"error: no dataset in {', '.join(missing)}: make it first with {suite.make_datasets} "
-                       "(or choose --only/--experiments)\n")
+        parser.exit(2, f"error: no dataset in {', '.join(missing)}: make it first with {suite.make_datasets}\n")
     print(f"{suite.settings}; {args.jobs} run(s) at a time; seeds {' '.join(map(str, args.seeds))}", flush=True)
     runner.sync_records(experiments, args.seeds, results_dir)
     try:

@@ -229,7 +229,8 @@ def mujoco(args, b: dict, refs: dict, source: str) -> Suite:
          f"{refs['random']:,.2f}, R_expert = {refs['expert']:,.2f}, for every run.\n"],
         {name: Group(env_id, MUJOCO_GROUPS[name], experiments, published.get(name, "none recorded yet."))
          for name, experiments in groups.items()},
-        settings=settings, make_datasets=f"python benchmarks/mujoco_datasets.py --env-id {env_id}")
+        settings=settings,
+        make_datasets=f"python benchmarks/mujoco_datasets.py --env-id {env_id} (or choose --only/--experiments)")
 
 
 COUNTED_SEEDS = ("Final = {evaluation} at the last iteration. A row counts the finished seeds and names the "
