@@ -324,3 +324,86 @@ def collect(ray, pending: dict, failures: list, on_finished):
     print(f"{run.label}: finished in {result['timing']['wall_seconds']:.0f} s on {result['host']}{resumed}",
           flush=True)
     on_finished(run)
+
+
+# ---------------------------------------------------------------------------------------------
+# A grid: a suite's experiments (suites.Experiment) x seeds, each finished run recorded beside its report
+
+
+def last_iteration(run_dir: Path) -> int:
+    path = run_dir / "eval.jsonl"
+    lines = path.read_text().splitlines() if path.exists() else []
+    try:
+        return json.loads(lines[-1])["iteration"] if lines else 0
+    except (json.JSONDecodeError, KeyError):  # cut off mid-line: unfinished
+        return 0
+
+
+def to_run(command: list, out_dir: Path, finished: bool, label: str, rerun_older_code: bool,
+           outputs=("eval.jsonl",)) -> Optional[Run]:
+    """The task that makes out_dir, or None where out_dir holds a finished run of this command and data already.
+    A run made by older code (an edit of the script or of buffer.py since) is kept, or continued from its checkpoint
+    with the code of now, and reports list it; with rerun_older_code it is made again."""
+    run = Run.of(label, command, out_dir, outputs)
+    same, older = compare_stamps(out_dir, run.stamp, rerun_older_code)
+    if same and finished:
+        print(f"{label}: done already{' (by older code: kept)' if older else ''}, skipped", flush=True)
+        return None
+    return run
+
+
+# A finished run's small files, copied beside its report: benchmarks/results is committed, benchmarks/runs is not,
+# and a new machine starts without benchmarks/runs (its reports and the skipping of finished runs would too).
+RECORD_FILES = ("eval.jsonl", TIMING_FILE, STAMP_FILE)
+
+
+def record_dir(results_dir: Path, e, seed: int) -> Path:
+    return results_dir / "records" / e.question.split("/")[-1] / e.name / f"seed{seed}"
+
+
+def sync_records(experiments: list, seeds: list, results_dir: Path):
+    """Copy each finished run's RECORD_FILES to its record_dir, and a record back where its run directory is
+    missing (a new machine): reports, and the skipping of finished runs, then go on as before. A restored
+    run has no checkpoint: where its command or data differs now, it is made again from the start."""
+    for e in experiments:
+        for seed in seeds:
+            run, record = e.run_dir(seed), record_dir(results_dir, e, seed)
+            if last_iteration(run) >= e.iterations:
+                source, target = run, record
+            elif not run.exists() and (record / "eval.jsonl").exists():
+                source, target = record, run
+                print(f"{e.name} seed {seed}: restored from {rel(record)} (evaluations only)", flush=True)
+            else:
+                continue
+            target.mkdir(parents=True, exist_ok=True)
+            for name in RECORD_FILES:
+                if (source / name).exists():
+                    write_atomically(target / name, (source / name).read_bytes())
+
+
+def run_grid(experiments: list, seeds: list, jobs: int, threads: int, rerun_older_code: bool = False,
+             results_dir: Optional[Path] = None, address: Optional[str] = None):
+    """Make the datasets the experiments need, then every (experiment, seed) run not finished yet, on Ray (embedded
+    with `jobs` CPUs, or the cluster at address), each one's record copied to results_dir as soon as it finishes."""
+    datasets = {e.dataset.name: e.dataset for e in experiments if e.dataset is not None and e.dataset.make}
+    grid = {e.run_dir(seed): (e, seed) for e in experiments for seed in seeds}
+
+    def record(run):
+        if results_dir is not None:
+            e, seed = grid[run.run_dir]
+            sync_records([e], [seed], results_dir)
+
+    def unfinished_runs():  # their stamps hash the datasets: only once those are made
+        runs = [to_run(e.command(seed), e.run_dir(seed), last_iteration(e.run_dir(seed)) >= e.iterations,
+                       f"[{i}/{len(grid)}] {e.question}/{e.name} seed {seed}", rerun_older_code)
+                for i, (e, seed) in enumerate(grid.values(), 1)]
+        return [run for run in runs if run]
+    made = [to_run(d.make, d.path, d.made_file.exists(), f"dataset {d.name}", rerun_older_code,
+                   outputs=[str(d.made_file.relative_to(d.path))]) for d in datasets.values()]
+    made = [run for run in made if run]
+    runs = [] if made else unfinished_runs()
+    if not made and not runs:  # all done: no cluster to start or join
+        return
+    with ray_cluster(address, jobs) as ray:
+        run_all(ray, made, threads, rerun_older_code)
+        run_all(ray, runs or unfinished_runs(), threads, rerun_older_code, on_finished=record)

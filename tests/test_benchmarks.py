@@ -1,4 +1,4 @@
-"""benchmarks/learning.py runs its experiments, writes its table and figures, and reuses a finished run
+"""benchmarks/learning.py runs a suite's experiments, writes its table and figures, and reuses a finished run
 only while its command and its data are unchanged (one made by older code: kept, and marked);
 benchmarks/investigations/cql_diagnosis.py reads a run of offline_cql.py; benchmarks/speed.py measures every update and
 the loop, on the CPU or (--device cuda) the GPU, and compares with d3rlpy when it is installed;
@@ -24,8 +24,10 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "benchmarks" / "investigations"))
 import data_scale  # noqa: E402
 import learning  # noqa: E402
+import report  # noqa: E402
 import runner  # noqa: E402
 import speed  # noqa: E402
+import suites  # noqa: E402
 
 EXPERT = ROOT / "data" / "pendulum_expert"
 
@@ -46,8 +48,8 @@ def test_a_finished_run_is_reused_an_interrupted_one_resumed_and_a_changed_one_m
 
     def ensure(*extra_args, rerun_older_code=False):
         """The driver's choice (skip a finished run, else a task), then the task, as Ray would run it."""
-        run = learning.to_run([str(script), str(out_dir), "--offline-buffer-dir", str(data), *extra_args], out_dir,
-                              learning.last_iteration(out_dir) >= 5, "fake", rerun_older_code)
+        run = runner.to_run([str(script), str(out_dir), "--offline-buffer-dir", str(data), *extra_args], out_dir,
+                              runner.last_iteration(out_dir) >= 5, "fake", rerun_older_code)
         if run is not None:
             dataset = (data / "ckpt-1-replay_buffer").read_bytes()
             runner.store(run, runner.execute(run, dataset, threads=1, rerun_older_code=rerun_older_code))
@@ -59,13 +61,13 @@ def test_a_finished_run_is_reused_an_interrupted_one_resumed_and_a_changed_one_m
         (out_dir / "eval.jsonl").write_text("")
 
     assert ensure() == 1
-    timing = json.loads((out_dir / learning.TIMING_FILE).read_text())  # this run's own wall and CPU time
+    timing = json.loads((out_dir / runner.TIMING_FILE).read_text())  # this run's own wall and CPU time
     assert 0 < timing["cpu_seconds"] and 0 < timing["wall_seconds"] < 60
     assert ensure() == 1  # finished, same command and code: reused
-    assert not learning.made_by_older_code(out_dir)
+    assert not report.made_by_older_code(out_dir)
     script.write_text(FAKE_TRAINING + "# changed\n")
-    assert ensure() == 1 and learning.made_by_older_code(out_dir)  # finished by older code: kept, and marked
-    assert ensure(rerun_older_code=True) == 2 and not learning.made_by_older_code(out_dir)  # unless asked
+    assert ensure() == 1 and report.made_by_older_code(out_dir)  # finished by older code: kept, and marked
+    assert ensure(rerun_older_code=True) == 2 and not report.made_by_older_code(out_dir)  # unless asked
     assert ensure() == 2
     assert ensure("--another-flag") == 3
     (out_dir / "eval.jsonl").write_text("")  # unfinished
@@ -77,35 +79,35 @@ def test_a_finished_run_is_reused_an_interrupted_one_resumed_and_a_changed_one_m
     checkpointed_but_unfinished()
     assert ensure("--another-flag") == 6 and (tmp_path / "runs_made").read_text().endswith("r")
     assert (out_dir / "train" / "algorithm" / "ckpt-3").exists()
-    assert json.loads((out_dir / learning.TIMING_FILE).read_text())["resumed"]
-    monkeypatch.setattr(learning, "RUNS", tmp_path / "runs")
-    e = learning.Experiment("q", "e", str(script), (), None, 5)
+    assert json.loads((out_dir / runner.TIMING_FILE).read_text())["resumed"]
+    monkeypatch.setattr(suites, "RUNS", tmp_path / "runs")
+    e = suites.Experiment("q", "e", str(script), (), None, 5)
     e.run_dir(1).mkdir(parents=True)
-    (e.run_dir(1) / learning.TIMING_FILE).write_text((out_dir / learning.TIMING_FILE).read_text())
-    assert learning.cpu_seconds_per_1000(e, [1]) is None
-    (e.run_dir(1) / learning.TIMING_FILE).write_text(json.dumps({"cpu_seconds": 2.0, "resumed": False}))
-    assert learning.cpu_seconds_per_1000(e, [1]) == 400.0
+    (e.run_dir(1) / runner.TIMING_FILE).write_text((out_dir / runner.TIMING_FILE).read_text())
+    assert report.cpu_seconds_per_1000(e, [1]) is None
+    (e.run_dir(1) / runner.TIMING_FILE).write_text(json.dumps({"cpu_seconds": 2.0, "resumed": False}))
+    assert report.cpu_seconds_per_1000(e, [1]) == 400.0
     assert ensure("--another-flag") == 6  # finished now
     assert ensure("--yet-another-flag") == 7 and (tmp_path / "runs_made").read_text().endswith("x")  # other command
     # interrupted, then the code changes: continued by the new code, and marked as made (in part) by older code
     checkpointed_but_unfinished()
     script.write_text(FAKE_TRAINING + "# changed again\n")
     assert ensure("--yet-another-flag") == 8 and (tmp_path / "runs_made").read_text().endswith("r")
-    assert learning.made_by_older_code(out_dir)
-    (e.run_dir(1) / learning.STAMP_FILE).write_text((out_dir / learning.STAMP_FILE).read_text())
-    assert learning.older_code_note([e], [1, 2]).startswith("Made, in whole or in part, by an older version")
-    assert "e seed 1." in learning.older_code_note([e], [1, 2]) and learning.older_code_note([e], [2]) == ""
+    assert report.made_by_older_code(out_dir)
+    (e.run_dir(1) / runner.STAMP_FILE).write_text((out_dir / runner.STAMP_FILE).read_text())
+    assert report.older_code_note([e], [1, 2]).startswith("Made, in whole or in part, by an older version")
+    assert "e seed 1." in report.older_code_note([e], [1, 2]) and report.older_code_note([e], [2]) == ""
     checkpointed_but_unfinished()  # interrupted again, and the code of now cannot continue it: the error says why
     script.write_text("import sys\nsys.exit(3)\n")
-    with pytest.raises(learning.RunFailed, match=r"^fake: failed \(exit code 3\) on .*; it was made by older code: "
+    with pytest.raises(runner.RunFailed, match=r"^fake: failed \(exit code 3\) on .*; it was made by older code: "
                                                  r"--rerun-older-code starts it again; its last line: ''; the log: "):
         ensure("--yet-another-flag")
 
 
 def test_learning_runs_its_experiments_and_writes_the_table_and_figures(tmp_path, monkeypatch, capsys):
     """learning.py end to end at a tiny scale, its runs and datasets under tmp_path (never benchmarks/runs)."""
-    monkeypatch.setattr(learning, "RUNS", tmp_path / "runs")
-    monkeypatch.setattr(learning, "DATASETS", tmp_path / "datasets")
+    monkeypatch.setattr(suites, "RUNS", tmp_path / "runs")
+    monkeypatch.setattr(suites, "DATASETS", tmp_path / "datasets")
     results = tmp_path / "results"
     monkeypatch.setattr(sys, "argv", ["learning.py", "--quick", "--only", "offline", "offline_to_online",
                                       "--experiments", "bc-medium", "cql-mixed", "--iterations-scale", "0.005",
@@ -138,19 +140,19 @@ def test_learning_runs_its_experiments_and_writes_the_table_and_figures(tmp_path
 
 def test_each_run_is_recorded_as_soon_as_it_finishes(tmp_path, monkeypatch):
     """A later run failing (or the session ending) must not take the finished runs' records with it."""
-    monkeypatch.setattr(learning, "RUNS", tmp_path / "runs")
+    monkeypatch.setattr(suites, "RUNS", tmp_path / "runs")
     script = tmp_path / "fake.py"
     script.write_text("import json, pathlib, sys\n"
                       "if '--fail' in sys.argv: sys.exit(3)\n"
                       "out = pathlib.Path(sys.argv[sys.argv.index('--run-dir') + 1])\n"
                       "(out / 'eval.jsonl').write_text(json.dumps({'iteration': 8, 'return_mean': 1.0}) + '\\n')\n")
-    good = learning.Experiment("q/offline", "good", str(script), (), None, 8)
-    bad = learning.Experiment("q/offline", "bad", str(script), ("--fail",), None, 8)
+    good = suites.Experiment("q/offline", "good", str(script), (), None, 8)
+    bad = suites.Experiment("q/offline", "bad", str(script), ("--fail",), None, 8)
     results = tmp_path / "results"
-    with pytest.raises(learning.RunFailed, match=r"^\[2/2\] q/offline/bad seed 1: failed \(exit code 3\) on "):
-        learning.run_all({"offline": [good, bad]}, [1], jobs=1, threads=1, results_dir=results)
-    assert (learning.record_dir(results, good, 1) / "eval.jsonl").exists()
-    assert not learning.record_dir(results, bad, 1).exists()
+    with pytest.raises(runner.RunFailed, match=r"^\[2/2\] q/offline/bad seed 1: failed \(exit code 3\) on "):
+        runner.run_grid([good, bad], [1], jobs=1, threads=1, results_dir=results)
+    assert (runner.record_dir(results, good, 1) / "eval.jsonl").exists()
+    assert not runner.record_dir(results, bad, 1).exists()
 
 
 def test_the_records_of_finished_runs_are_not_ignored_by_git():
@@ -158,12 +160,12 @@ def test_the_records_of_finished_runs_are_not_ignored_by_git():
     `runs/` pattern once did, and two sessions' records were lost with their machines)."""
     if shutil.which("git") is None or not (ROOT / ".git").exists():
         pytest.skip("not a git checkout")
-    for results in (learning.BENCH / "results", learning.BENCH / "results" / "mujoco_Hopper-v5"):
-        record = learning.record_dir(results, learning.Experiment("q/offline", "bc-medium", "offline_bc.py", (),
+    for results in (suites.BENCH / "results", suites.BENCH / "results" / "mujoco_Hopper-v5"):
+        record = runner.record_dir(results, suites.Experiment("q/offline", "bc-medium", "offline_bc.py", (),
                                                                   None, 5), 1) / "eval.jsonl"
         check = subprocess.run(["git", "check-ignore", "-v", str(record)], cwd=ROOT, capture_output=True, text=True)
         assert check.returncode == 1, f"git ignores {record}: {check.stdout}"
-    run = learning.Experiment("q", "e", "offline_bc.py", (), None, 5).run_dir(1) / "eval.jsonl"
+    run = suites.Experiment("q", "e", "offline_bc.py", (), None, 5).run_dir(1) / "eval.jsonl"
     assert subprocess.run(["git", "check-ignore", "-q", str(run)], cwd=ROOT).returncode == 0  # runs themselves: ignored
 
 
@@ -173,7 +175,7 @@ def test_figures_give_the_normalized_score_on_their_right_hand_axis(tmp_path, mo
     monkeypatch.setattr(plt, "close", closed.append)  # keep the figure plot() saved, to read its axes
     curves = {"sac": {1: (np.array([250, 500]), np.array([-900.0, -100.0])),
                       2: (np.array([250, 500]), np.array([-700.0, -300.0]))}}
-    learning.plot([SimpleNamespace(name="sac", switch=None)], curves, "t", tmp_path / "t.png",
+    report.plot([SimpleNamespace(name="sac", switch=None)], curves, "t", tmp_path / "t.png",
                   {"random": -1000.0, "expert": 0.0}, target=None)
     assert (tmp_path / "t.png").stat().st_size > 0
     ax = closed[0].axes[0]
@@ -183,26 +185,32 @@ def test_figures_give_the_normalized_score_on_their_right_hand_axis(tmp_path, mo
     assert score_axis.get_ylim() == pytest.approx((100 * (low + 1000) / 1000, 100 * (high + 1000) / 1000))
 
 
+def pendulum(mode="full", scale=1.0, only=("online", "hybrid", "offline", "offline_to_online", "rlpd")):
+    """Pendulum-v1's suite as learning.py makes it by default."""
+    args = SimpleNamespace(iterations_scale=scale, alf_buffer=None, only=list(only), threads=1, seeds=[1])
+    return suites.pendulum(args, mode, suites.PENDULUM_MODES[mode], buffer.PENDULUM_REFERENCE_RETURNS)
+
+
 @pytest.mark.parametrize("scale", [1, 0.5, 0.005, 0.0043, 0.0021])
 def test_offline_to_online_is_evaluated_at_the_switch_at_every_scale(scale):
-    for mode in learning.MODES.values():
-        (e,) = learning.plan(mode, scale, None)["offline_to_online"]
-        assert e.switch % e.eval_interval() == 0, (mode.name, scale, e.switch, e.eval_interval())
+    for mode in suites.PENDULUM_MODES:
+        (e,) = pendulum(mode, scale).groups["offline_to_online"].experiments
+        assert e.switch % e.eval_interval() == 0, (mode, scale, e.switch, e.eval_interval())
         if scale == 1:
-            assert e.eval_interval() == learning.EVAL_INTERVAL  # the real runs' commands are unchanged
+            assert e.eval_interval() == suites.EVAL_EVERY  # the real runs' commands are unchanged
 
 
 def test_the_rlpd_group_evaluates_every_100_iterations_and_leaves_the_other_commands_as_they_were():
-    questions = learning.plan(learning.MODES["full"], 1, None)
-    rlpd = {e.name: e.command("K") for e in questions.pop("rlpd")}
+    groups = pendulum().groups
+    rlpd = {e.name: e.command("K") for e in groups.pop("rlpd").experiments}
     assert list(rlpd) == ["sac", "sac-expert", "sac-expert-rlpd"]
     for command in rlpd.values():
         assert command[command.index("--eval-interval") + 1] == "100"
-    assert " ".join(learning.RLPD_FLAGS) in " ".join(rlpd["sac-expert-rlpd"])
+    assert " ".join(suites.RLPD_FLAGS) in " ".join(rlpd["sac-expert-rlpd"])
     assert "--utd-ratio" not in rlpd["sac-expert"] and "--offline-buffer-dir" not in rlpd["sac"]
-    for e in (e for exps in questions.values() for e in exps):
+    for e in (e for group in groups.values() for e in group.experiments):
         assert e.command("K")[e.command("K").index("--eval-interval") + 1] == "250"
-    assert "rlpd" not in learning.MODES["full"].describe(1, ["online", "hybrid"])
+    assert "rlpd" not in pendulum(only=["online", "hybrid"]).settings and "rlpd" in pendulum().settings
 
 
 def diagnose(*args):
@@ -289,7 +297,7 @@ def test_speed_on_the_gpu_writes_speed_cuda_md(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     check_speed_tables(tmp_path / "speed_cuda.md")
     text = (tmp_path / "speed_cuda.md").read_text()
-    assert "Skipped on --device cuda" in text and "CUDA graphs: not measured" in text
+    assert "Skipped on --device cuda" in text and "CUDA graph" not in text  # --cudagraphs is gone
     assert "CleanRL's loop is compared on the CPU" in text
     assert not (tmp_path / "speed.md").exists()
 

@@ -91,10 +91,11 @@ def test_mujoco_learning_runs_every_group_and_writes_tables_with_published_point
     """benchmarks/mujoco_learning.py end to end at a tiny scale on three random Hopper-v5 datasets standing for
     medium, medium-replay and expert; a missing dataset is one error line naming the command that makes it."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
-    import learning
     import mujoco_learning
-    monkeypatch.setattr(learning, "RUNS", tmp_path / "runs")
-    monkeypatch.setattr(learning, "EVAL_EPISODES", 1)  # Hopper episodes, 10 per evaluation: most of the time
+    import runner
+    import suites
+    monkeypatch.setattr(suites, "RUNS", tmp_path / "runs")
+    monkeypatch.setattr(suites, "EVAL_EPISODES", 1)  # Hopper episodes, 10 per evaluation: most of the time
     datasets, results = tmp_path / "datasets", tmp_path / "results"
     flags = ["--env-id", "Hopper-v5", "--seeds", "1", "--sac-iterations", "8", "--rlpd-iterations", "4",
              "--bc-iterations", "4", "--cql-iterations", "4", "--cql-long-iterations", "6",
@@ -111,7 +112,7 @@ def test_mujoco_learning_runs_every_group_and_writes_tables_with_published_point
     monkeypatch.setattr(sys, "argv", ["mujoco_learning.py", *flags])
     mujoco_learning.main()
     text = (results / "learning.md").read_text()
-    for group in mujoco_learning.GROUPS:
+    for group in suites.MUJOCO_GROUPS:
         assert f"## {group}" in text and (results / f"learning_{group}.png").stat().st_size > 0
     for name in ("| sac |", "| sac-medium-replay-rlpd |", "| bc-expert |", "| cql-medium-replay |",
                  "| cql-medium-replay-then-online |", "| cql-medium-replay-alpha10 |",
@@ -124,11 +125,11 @@ def test_mujoco_learning_runs_every_group_and_writes_tables_with_published_point
     assert all("--rl-train-after-update-steps 4 " in line for line in weighted if "then-online" in line)
     assert "D4RL's reference returns for Hopper" in text and "R_expert = 3,234.30" in text
     assert "CleanRL's sac_continuous_action.py on Hopper-v2" in text and "CQL hopper-medium 59.08" in text
-    assert " ".join(learning.RLPD_FLAGS) in text
+    assert " ".join(suites.RLPD_FLAGS) in text
     runs = tmp_path / "runs" / "mujoco" / "Hopper-v5"
-    assert learning.last_iteration(runs / "online_hybrid" / "sac-expert" / "seed1") == 8
-    assert learning.last_iteration(runs / "offline_to_online" / "cql-medium-replay-then-online" / "seed1") == 8
-    assert learning.last_iteration(runs / "cql_weight" / "cql-medium-replay-alpha10-long" / "seed1") == 6
+    assert runner.last_iteration(runs / "online_hybrid" / "sac-expert" / "seed1") == 8
+    assert runner.last_iteration(runs / "offline_to_online" / "cql-medium-replay-then-online" / "seed1") == 8
+    assert runner.last_iteration(runs / "cql_weight" / "cql-medium-replay-alpha10-long" / "seed1") == 6
     record = results / "records" / "online_hybrid" / "sac-expert" / "seed1"  # committed copies of finished runs
     assert (record / "eval.jsonl").read_text() == (runs / "online_hybrid" / "sac-expert" / "seed1" / "eval.jsonl"
                                                    ).read_text()
@@ -139,7 +140,7 @@ def test_mujoco_learning_runs_every_group_and_writes_tables_with_published_point
     mujoco_learning.main()
     row = next(line for line in (results / "learning.md").read_text().splitlines() if line.startswith("| sac-expert |"))
     assert "| 2 of 8 (unfinished) |" in row
-    assert learning.last_iteration(runs / "online_hybrid" / "sac-expert" / "seed1") == 2
+    assert runner.last_iteration(runs / "online_hybrid" / "sac-expert" / "seed1") == 2
     # beside a finished seed, an unfinished one is named, not averaged in
     online = runs / "online_hybrid" / "sac"
     (online / "seed2").mkdir()
@@ -153,7 +154,7 @@ def test_mujoco_learning_runs_every_group_and_writes_tables_with_published_point
     assert f"| {np.mean(returns):,.1f} ± 0.0 |" in row  # the mean of all evaluations
     # the report names the data each group's runs read, and says so when the file on disk is another one now
     medium_replay = datasets / "Hopper-v5" / "medium-replay" / "ckpt-200-replay_buffer"
-    sha = learning.file_sha256(medium_replay)[:12]
+    sha = runner.file_sha256(medium_replay)[:12]
     assert f"medium-replay: sha256 {sha}, the file there now" in (results / "learning.md").read_text()
     medium_replay.write_bytes(medium_replay.read_bytes() + b"made again elsewhere")
     mujoco_learning.main()

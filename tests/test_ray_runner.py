@@ -9,6 +9,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -18,6 +19,7 @@ ray = pytest.importorskip("ray", reason="Ray is in benchmarks/requirements.txt")
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import learning  # noqa: E402
 import runner  # noqa: E402
+import suites  # noqa: E402
 
 # two experiments x two seeds, 400 iterations each (--quick's 5,000 scaled), one evaluation episode every 100
 GRID = ["--quick", "--only", "hybrid", "offline", "--experiments", "sac-expert", "bc-expert", "--seeds", "1", "2",
@@ -112,8 +114,8 @@ def without_ray(tmp_path, experiments_and_seeds) -> dict:
 
 def test_a_grid_survives_a_killed_node_with_the_evaluations_of_runs_made_without_ray(cluster, tmp_path, monkeypatch):
     ray_cluster, worker = cluster
-    monkeypatch.setattr(learning, "RUNS", tmp_path / "runs")
-    monkeypatch.setattr(learning, "EVAL_EPISODES", 1)
+    monkeypatch.setattr(suites, "RUNS", tmp_path / "runs")
+    monkeypatch.setattr(suites, "EVAL_EPISODES", 1)
     results = tmp_path / "results"
     killed = []
     killer = threading.Thread(target=kill_node_once_it_trains, args=(ray_cluster, worker, killed))
@@ -126,13 +128,14 @@ def test_a_grid_survives_a_killed_node_with_the_evaluations_of_runs_made_without
     time.sleep(0.5)
     assert not any(Path(f"/proc/{pid}").exists() for pid in killed)  # its training died with its worker
 
-    plan = learning.plan(learning.MODES["quick"], 0.08, None)
-    grid = [(e, seed) for e in plan["hybrid"] + plan["offline"] if e.name in ("sac-expert", "bc-expert")
-            for seed in (1, 2)]
+    args = SimpleNamespace(iterations_scale=0.08, alf_buffer=None, only=["hybrid", "offline"], threads=1, seeds=[1])
+    groups = suites.pendulum(args, "quick", suites.PENDULUM_MODES["quick"], {"random": -1, "expert": 0}).groups
+    grid = [(e, seed) for g in ("hybrid", "offline") for e in groups[g].experiments
+            if e.name in ("sac-expert", "bc-expert") for seed in (1, 2)]
     assert len(grid) == 4 and {e.iterations for e, seed in grid} == {400}
     for (name, seed), evaluations in without_ray(tmp_path, grid).items():
         e = next(e for e, s in grid if e.name == name)
-        record = learning.record_dir(results, e, seed) / "eval.jsonl"
+        record = runner.record_dir(results, e, seed) / "eval.jsonl"
         assert record.read_bytes() == evaluations, (name, seed)
         assert len(evaluations.splitlines()) == 4  # evaluated at 100, 200, 300 and 400
     assert "| sac-expert |" in (results / "learning.md").read_text()
@@ -140,7 +143,7 @@ def test_a_grid_survives_a_killed_node_with_the_evaluations_of_runs_made_without
 
 def test_a_cluster_without_a_needed_package_is_one_error_line(cluster, tmp_path, monkeypatch, capsys):
     ray_cluster, _ = cluster
-    monkeypatch.setattr(learning, "RUNS", tmp_path / "runs")
+    monkeypatch.setattr(suites, "RUNS", tmp_path / "runs")
     monkeypatch.setattr(runner, "NEEDED_MODULES", (*runner.NEEDED_MODULES, "no_such_package_here"))
     monkeypatch.setattr(sys, "argv", ["learning.py", *GRID, "--experiments", "bc-expert", "--seeds", "1",
                                       "--results-dir", str(tmp_path / "results"), "--address", ray_cluster.address])
@@ -165,8 +168,8 @@ def test_an_address_with_no_cluster_behind_it_is_one_error_line(tmp_path, addres
 def test_a_sweep_runs_a_flag_over_its_values_and_writes_its_table(tmp_path, monkeypatch, capsys):
     """benchmarks/sweep.py end to end at a tiny scale on Ray embedded here: two values of BC's batch size."""
     import sweep
-    monkeypatch.setattr(learning, "RUNS", tmp_path / "runs")
-    monkeypatch.setattr(learning, "EVAL_EPISODES", 1)
+    monkeypatch.setattr(suites, "RUNS", tmp_path / "runs")
+    monkeypatch.setattr(suites, "EVAL_EPISODES", 1)
     results = tmp_path / "results"
     monkeypatch.setattr(sys, "argv", ["sweep.py", "--script", "offline_bc.py", "--flag", "batch-size", "--values",
                                       "32", "64", "--datasets", "expert", "--iterations", "20", "--eval-interval",
