@@ -131,9 +131,6 @@ def prepare(args) -> tuple:
     else:
         import buffer
 
-        if args.steps < args.eval_interval or args.steps % args.eval_interval:
-            raise UsageError(f"--steps {args.steps} must be a multiple of --eval-interval {args.eval_interval} "
-                             f"(d3rlpy's fitter evaluates after whole epochs of --eval-interval steps)")
         try:
             offline = buffer.load_offline_buffer(args.data)
         except buffer.BufferError as e:
@@ -142,6 +139,9 @@ def prepare(args) -> tuple:
         if not env_id:
             raise UsageError(f"--data {args.data}: the buffer names no env id (an ALF file without meta)")
         check_env(env_id)
+        if args.steps < args.eval_interval or args.steps % args.eval_interval:
+            raise UsageError(f"--steps {args.steps} must be a multiple of --eval-interval {args.eval_interval} "
+                             f"(d3rlpy's fitter evaluates after whole epochs of --eval-interval steps)")
         data = offline.files[0].path
         inner = ["--algo", args.peer[7:], "--data", str(Path(args.data).resolve()), "--env-id", env_id,
                  "--steps", str(args.steps), "--config", args.config,
