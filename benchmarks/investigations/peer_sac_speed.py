@@ -1,6 +1,7 @@
 """Wall time per 1,000 training steps of CleanRL's own SAC (benchmarks/peers.py cleanrl-sac, .venv-cleanrl) beside
-hybrid_sac.py's online SAC, alternated in one run (needs .venv-cleanrl: bash benchmarks/peer_venvs.sh cleanrl): HalfCheetah-v5, --steps (2,000) env steps with updates from
---learning-starts (500), 1 torch thread, one final 10-episode evaluation each.
+hybrid_sac.py's online SAC, alternated in one run (needs .venv-cleanrl: bash benchmarks/peer_venvs.sh cleanrl):
+HalfCheetah-v5, --steps (2,000) env steps with updates from --learning-starts (500), 1 torch thread, one final
+10-episode evaluation each.
 
     python benchmarks/investigations/peer_sac_speed.py --reps 3
 
