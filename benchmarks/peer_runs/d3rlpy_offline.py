@@ -45,20 +45,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks" / "investigations")]
 import buffer  # noqa: E402
 import offline_bc  # noqa: E402  (its defaults for --config like-ours)
 import offline_cql  # noqa: E402  (its env, its evaluation, its defaults for --config like-ours)
-from d3rlpy_cql import mdp_dataset  # noqa: E402
-
-
-class D3rlpyPolicy:
-    """A d3rlpy algorithm behind what offline_cql.evaluate calls: act(observations) -> actions, and obs_mean,
-    whose device it reads (the CPU). predict is d3rlpy's deterministic action."""
-
-    obs_mean = torch.zeros(0)
-
-    def __init__(self, algo):
-        self.algo = algo
-
-    def act(self, observations: torch.Tensor) -> torch.Tensor:
-        return torch.as_tensor(self.algo.predict(observations.numpy()))
+from d3rlpy_cql import D3rlpyPolicy, mdp_dataset  # noqa: E402  (predict: d3rlpy's deterministic action)
 
 
 def parse_args(argv=None):
@@ -126,7 +113,7 @@ def main(argv=None):
     dataset = mdp_dataset(offline)
     config = make_config(args, offline)
     print(f"d3rlpy {d3rlpy.__version__} {type(config).__name__} ({args.config}) on {env_id}, "
-          f"{dataset.transition_count:,} transitions; normalized scores: {refs_source}", flush=True)
+          f"{len(dataset.episodes):,} episodes; normalized scores: {refs_source}", flush=True)
     algo = config.create(device="cpu:0")
     env = offline_cql.make_env(env_id)()
     out = Path(args.out)
