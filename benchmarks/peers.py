@@ -11,8 +11,8 @@ Peers (make their venvs first: `bash benchmarks/peer_venvs.sh`):
                (-v5 as our scripts see it, or -v4) through an adapter to the gym 0.23.1 API the file is written
                for; evaluated from outside its loop with its own actor (benchmarks/peer_runs/cleanrl_sac.py says
                how and why). Its settings are CleanRL's: batch 256, two hidden layers of 256, 2 critics without
-               LayerNorm, learning starts at 5,000 (ours: 5 episodes, 5,000 on MuJoCo), one update per env step,
-               the actor updated twice every second step.
+               LayerNorm, one update per env step, the actor updated twice every second step; learning starts
+               after 5 episodes of random actions as ours does (5,000 steps on MuJoCo: CleanRL's own default).
   d3rlpy-bc, d3rlpy-cql
                d3rlpy 2.8.0's BCConfig / CQLConfig in .venv-d3rlpy on one of our offline buffers, batch 256, two
                hidden layers of 256, the same gradient steps; --config shared (d3rlpy's defaults otherwise) or
@@ -70,7 +70,9 @@ def parse_args(argv=None):
     sac = peers.add_parser("cleanrl-sac", help="CleanRL's SAC, online")
     sac.add_argument("--env-id", required=True, help="a Gymnasium task, e.g. Hopper-v5 or Hopper-v4")
     sac.add_argument("--total-timesteps", type=int, required=True, help="env steps (our --num-iterations)")
-    sac.add_argument("--learning-starts", type=int, default=5000, help="CleanRL's default: 5,000")
+    sac.add_argument("--learning-starts", type=int, default=None,
+                     help="env steps before updates; default as ours, 5 episodes: 5,000 on MuJoCo (CleanRL's own "
+                          "default), 1,000 on Pendulum-v1")
     sac.add_argument("extra", nargs="*", help="after --: more flags for CleanRL's script, as it spells them")
     common(sac)
     for name in ("d3rlpy-bc", "d3rlpy-cql"):
@@ -91,18 +93,19 @@ def sha256_files(*paths) -> str:
     return digest.hexdigest()
 
 
-def check_env(env_id: str):
-    """A Gymnasium task with Box observations and actions, else a UsageError."""
+def check_env(env_id: str) -> int:
+    """A Gymnasium task with Box observations and actions (its max episode steps, or 1,000), else a UsageError."""
     import gymnasium as gym
 
     try:
         env = gym.make(env_id)
     except Exception as e:  # unknown id, a missing dependency, a bad version
         raise UsageError(f"--env-id {env_id}: cannot make this env ({type(e).__name__}: {e})") from None
-    spaces = env.observation_space, env.action_space
+    spaces, max_steps = (env.observation_space, env.action_space), env.spec.max_episode_steps or 1000
     env.close()
     if not all(isinstance(space, gym.spaces.Box) for space in spaces):
         raise UsageError(f"--env-id {env_id}: needs Box observations and actions, has {spaces[0]} and {spaces[1]}")
+    return max_steps
 
 
 def prepare(args) -> tuple:
@@ -125,9 +128,10 @@ def prepare(args) -> tuple:
     if args.peer == "cleanrl-sac":
         if args.total_timesteps < 1:
             raise UsageError(f"--total-timesteps must be at least 1 (got {args.total_timesteps})")
-        check_env(args.env_id)
+        max_steps = check_env(args.env_id)
+        learning_starts = 5 * max_steps if args.learning_starts is None else args.learning_starts  # hybrid_sac.py's
         inner = ["--env-id", args.env_id, "--total-timesteps", str(args.total_timesteps),
-                 "--learning-starts", str(args.learning_starts), *common, "--extra", *args.extra]
+                 "--learning-starts", str(learning_starts), *common, "--extra", *args.extra]
     else:
         import buffer
 
