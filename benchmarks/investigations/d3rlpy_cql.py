@@ -49,7 +49,10 @@ def mdp_dataset(offline: buffer.OfflineBuffer):
 
 
 class D3rlpyPolicy:
-    """A d3rlpy algorithm behind the interface offline_cql.evaluate calls: act(observations) -> actions."""
+    """A d3rlpy algorithm behind the interface offline_cql.evaluate calls: act(observations) -> actions, and
+    obs_mean, whose device evaluate reads (the CPU; without it evaluate has failed since --cuda came)."""
+
+    obs_mean = torch.zeros(0)
 
     def __init__(self, algo):
         self.algo = algo
