@@ -36,6 +36,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import tyro
+from torch.utils._pytree import tree_leaves, tree_map
 from torch.utils.tensorboard import SummaryWriter
 
 import buffer
@@ -120,6 +121,8 @@ class Args:
     """updates per iteration (update-to-data ratio; RLPD uses more than 1)"""
     compile: bool = False
     """torch.compile each part's forward pass and losses: faster after a minute of compiling; needs a C++ compiler"""
+    cudagraphs: bool = False
+    """capture each update in a CUDA graph once and replay it (as LeanRL does); GPU only"""
     alpha: float = 0.2
     """the entropy coefficient (its initial value when autotune is on)"""
     autotune: bool = True
@@ -337,6 +340,8 @@ def check_args(args: Args):
                ("buffer_size", args.buffer_size >= 2 * args.num_envs, "must hold at least 2 rows per env"),
                ("num_min_critics", args.num_min_critics is None or 1 <= args.num_min_critics <= args.num_critics,
                 f"must be between 1 and --num-critics {args.num_critics}"),
+               ("cudagraphs", not args.cudagraphs or args.num_min_critics is None,  # torch.randperm: not capturable
+                "cannot capture --num-min-critics (its random subset); drop one of them"),
                ("offline_buffer_dir", args.offline_buffer_dir != [], "needs at least one path"),
                ("rl_train_after_update_steps", args.offline_buffer_dir or args.rl_train_after_update_steps
                 < args.num_iterations, "at --num-iterations or above (pure offline) needs --offline-buffer-dir"),
@@ -390,6 +395,9 @@ def stop_signals():
 def choose_device(args: Args, offline) -> tuple:
     """The device, and a note on it for the first line. On a GPU the offline data moves there when it takes at
     most half the free memory (CORL keeps it there); else its batches are copied there."""
+    if args.cudagraphs and not (args.cuda and torch.cuda.is_available()):
+        raise UsageError("--cudagraphs needs a GPU, and this run is on the CPU ("
+                         + ("no GPU found" if args.cuda else "--no-cuda") + "); leave --cudagraphs out")
     if not (args.cuda and torch.cuda.is_available()):
         return torch.device("cpu"), "device: cpu" + (" (no GPU found)" if args.cuda else "")
     if offline is not None and offline.nbytes() <= torch.cuda.mem_get_info()[0] // 2:
@@ -412,9 +420,10 @@ def fit_threads(args: Args, last: tuple) -> tuple:
     return now
 
 
-def make_update(agent: Agent, optimizer, online_loss, offline_loss):
+def make_update(agent: Agent, optimizer, online_loss, offline_loss, cudagraphs: bool):
     """update(offline_batch, online_batch) -> logs: one optimizer step on the sum of the parts' losses (a
-    batch None: that part does not train now), then the agent's after_update."""
+    batch None: that part does not train now), then the agent's after_update. With cudagraphs, each
+    combination of parts is captured in a CUDA graph after its first call and replayed from then on."""
     def update(offline_batch, online_batch):
         loss, logs = 0.0, {}
         for batch, part_loss, suffix in ((offline_batch, offline_loss, "_offline"), (online_batch, online_loss, "")):
@@ -427,7 +436,28 @@ def make_update(agent: Agent, optimizer, online_loss, offline_loss):
         optimizer.step()
         agent.after_update(offline_batch is not None, online_batch is not None)
         return logs
-    return update
+
+    graphs = {}  # (offline part?, online part?) -> (graph, its input batches, its output logs)
+
+    def replay(*batches):
+        key = tuple(batch is not None for batch in batches)
+        if key not in graphs:  # torch's recipe: a first, real update on a side stream (Adam makes its state
+            stream = torch.cuda.Stream()  # there), then the capture, which records and runs nothing
+            stream.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(stream):
+                logs = update(*batches)
+            torch.cuda.current_stream().wait_stream(stream)
+            graph, inputs = torch.cuda.CUDAGraph(), [None if b is None else tree_map(torch.clone, b) for b in batches]
+            with torch.cuda.graph(graph):
+                graphs[key] = graph, inputs, update(*inputs)
+            return logs
+        graph, inputs, logs = graphs[key]
+        for to, source in zip(tree_leaves(inputs), tree_leaves(batches)):  # None (a part not trained) is a leaf
+            if to is not None:
+                to.copy_(source)
+        graph.replay()
+        return logs
+    return replay if cudagraphs else update
 
 
 def save_checkpoint(run_dir: Path, iteration: int, env_steps: int, agent: Agent, optimizer, rb, buffer_meta):
@@ -539,7 +569,7 @@ def train(args: Args):
     # the actor at policy_lr; the rest the agent trains (critics, entropy coefficient, what a copy adds) at q_lr
     others = [p for name, p in agent.named_parameters() if not name.startswith(("actor.", "qf_target."))]
     optimizer = torch.optim.Adam([{"params": agent.actor.parameters(), "lr": args.policy_lr},
-                                  {"params": others, "lr": args.q_lr}], fused=True)
+                                  {"params": others, "lr": args.q_lr}], fused=True, capturable=args.cudagraphs)
     # each part's forward pass and losses, as the loop calls them (the Adam step is fused already)
     def online_loss(batch):
         return agent.calc_loss(agent.train_step(batch))
@@ -549,7 +579,7 @@ def train(args: Args):
 
     if args.compile:
         online_loss, offline_loss = torch.compile(online_loss), torch.compile(offline_loss)
-    update = make_update(agent, optimizer, online_loss, offline_loss)
+    update = make_update(agent, optimizer, online_loss, offline_loss, args.cudagraphs)
     rb = buffer.ReplayBuffer(args.num_envs, args.buffer_size // args.num_envs, obs_space, act_space, device)
 
     with claim_run_dir(args) as run_dir, stop_signals() as stop_requests, SummaryWriter(str(run_dir)) as writer:

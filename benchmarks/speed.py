@@ -33,10 +33,10 @@ torch's default thread count (or --threads):
   runs; and the fraction of that time spent in the SAC update (timed again right after the loops, as the
   machine's speed drifts); train() runs with this process's torch thread count (its --torch-threads), as
   every other measurement here;
-- on the CPU, the same for a loop restated from CleanRL's sac_continuous_action.py (cleanrl_loop_stamps:
-  its computations per step, at its defaults but learning_starts 256), hybrid_sac.train() without the
-  critics' LayerNorm and, unless --no-compile, with --compile; the programs' runs alternate (one run of
-  each, then again), so that a drift of the machine's speed touches all alike;
+- on the CPU, the same for hybrid_sac.train() without the critics' LayerNorm and, unless --no-compile, with
+  --compile; the runs alternate (one run of each, then again), so that a drift of the machine's speed touches
+  all alike. CleanRL's SAC is timed beside ours from its own code (not restated here) by
+  investigations/peer_sac_speed.py, in CleanRL's venv (benchmarks/peer_venvs.sh);
 - when d3rlpy is installed (`pip install d3rlpy`; never a requirement of this project), d3rlpy's SAC,
   BC and CQL updates configured alike, timed in blocks alternating with the scripts', and the ratios.
 
@@ -48,17 +48,16 @@ Prints the tables and writes benchmarks/results/speed.md (or --results-dir).
 --device cuda (default cpu): the agents, their optimizers, the fixed batches, the bmm and mm references
 and hybrid_sac.train() (its --cuda) on the GPU; every timed block ends with torch.cuda.synchronize(), so
 the times are the GPU's work done, not the CPU's launches; FLOPs are counted the same way (FlopCounterMode
-counts operations on any device); the d3rlpy comparison is skipped (it is a CPU comparison). Writes
-speed_cuda.md instead of speed.md. Without a GPU: one error line, exit status 2.
+counts operations on any device); the d3rlpy comparison is skipped (it is a CPU comparison); each update
+is measured once more in a CUDA graph (the scripts' --cudagraphs), eager and compiled. Writes speed_cuda.md
+instead of speed.md. Without a GPU: one error line, exit status 2.
 """
 
 import argparse
 import contextlib
-import copy
 import io
 import os
 import platform
-import random
 import shlex
 import statistics
 import sys
@@ -68,13 +67,9 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
-from torch.utils.tensorboard import SummaryWriter
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -152,18 +147,19 @@ class Update:
     offline: bool  # the offline part's hooks (train_step_offline, calc_loss_offline), else the online part's
     overrides: dict
 
-    def make(self, compiled=False, device="cpu"):
+    def make(self, compiled=False, device="cpu", cudagraphs=False):
         """One update of the script (its make_update: the optimizer step, and the soft update where the script
         makes one), as a function of nothing, on a fixed random batch; compiled: with the forward pass and
-        losses under torch.compile, as the scripts' --compile does; agent, optimizer and batch on device, as the
-        script's train() puts them there."""
+        losses under torch.compile, as the scripts' --compile does; cudagraphs: captured in a CUDA graph at the
+        first call and replayed, as --cudagraphs does; agent, optimizer and batch on device, as the script's
+        train() puts them there."""
         args = self.module.Args(hidden_dim=HIDDEN, batch_size=BATCH, **self.overrides)
         agent = self.module.Agent(OBS_DIM, ACT_DIM, args).to(torch.device(device))
         critic_group = list(agent.qf.parameters()) + [agent.log_alpha]
         if hasattr(agent, "log_cql_multiplier"):  # offline_cql.py's optimizer holds it too
             critic_group.append(agent.log_cql_multiplier)
         optimizer = torch.optim.Adam([{"params": agent.actor.parameters(), "lr": args.policy_lr},
-                                      {"params": critic_group, "lr": args.q_lr}], fused=True)
+                                      {"params": critic_group, "lr": args.q_lr}], fused=True, capturable=cudagraphs)
 
         def online_loss(batch):
             return agent.calc_loss(agent.train_step(batch))
@@ -172,7 +168,7 @@ class Update:
             return agent.calc_loss_offline(agent.train_step_offline(batch))
         if compiled:
             online_loss, offline_loss = torch.compile(online_loss), torch.compile(offline_loss)
-        update = self.module.make_update(agent, optimizer, online_loss, offline_loss)
+        update = self.module.make_update(agent, optimizer, online_loss, offline_loss, cudagraphs)
         batches = (random_batch(device), None) if self.offline else (None, random_batch(device))
         return partial(update, *batches)
 
@@ -181,6 +177,23 @@ UPDATES = [Update("hybrid_sac.py SAC update (online)", hybrid_sac, offline=False
            Update("offline_bc.py BC update (offline)", offline_bc, offline=True, overrides={}),
            Update("offline_cql.py CQL update (offline, 10 sampled actions)", offline_cql, offline=True,
                   overrides={"cql_n_actions": 10})]
+
+
+def graphed_row(u: Update, eager_seconds: float, budget: Budget, device, compiled: bool) -> list:
+    """A row of the CUDA-graph table: u's update eager, captured, and compiled then captured."""
+    cells = [u.name, f"{eager_seconds * 1e3:.2f}"]
+    for with_compile in (False, True):
+        if with_compile and not compiled:
+            cells += ["not measured (--no-compile)", ""]
+            continue
+        print(f"{u.name}, {'torch.compile and ' if with_compile else ''}CUDA graphs ...", flush=True)
+        try:
+            seconds = seconds_per_call(u.make(compiled=with_compile, device=device, cudagraphs=True), budget,
+                                       device=device)
+            cells += [f"{seconds * 1e3:.3f}", f"{eager_seconds / seconds:.2f}"]
+        except Exception as e:  # a capture failure: say so, the other figures still count
+            cells += [f"failed: {type(e).__name__}: {str(e)[:80]}", ""]
+    return cells
 
 
 def d3rlpy_updates():
@@ -275,173 +288,18 @@ def block_seconds(stamps: list, first: int) -> list:
     return [(t1 - t0) / (i1 - i0) for (i0, t0), (i1, t1) in zip(stamps, stamps[1:]) if i0 >= first]
 
 
-class SB3ReplayBuffer:
-    """stable-baselines3's ReplayBuffer as CleanRL's SAC uses it (handle_timeout_termination=False): float32
-    numpy arrays [capacity, n_envs, ...], CleanRL's 1e6 rows (np.zeros: pages never written cost nothing); add
-    copies a row in at pos; sample draws rows and envs by np.random.randint and copies each array into a tensor
-    (torch.tensor, as SB3's to_torch with copy=True)."""
-    SHAPES = {"obs": "o", "actions": "a", "next_obs": "o", "dones": "", "timeouts": "", "rewards": ""}
-
-    def __init__(self, capacity, obs_dim, act_dim, n_envs=1):
-        dims = {"o": (obs_dim,), "a": (act_dim,), "": ()}
-        self.arrays = {k: np.zeros((capacity, n_envs, *dims[d]), np.float32) for k, d in self.SHAPES.items()}
-        self.capacity, self.n_envs, self.act_dim, self.pos, self.full = capacity, n_envs, act_dim, 0, False
-
-    def add(self, obs, next_obs, actions, rewards, dones):
-        row = dict(obs=obs, next_obs=next_obs, actions=actions.reshape(self.n_envs, self.act_dim), rewards=rewards,
-                   dones=dones)
-        for key, value in row.items():
-            self.arrays[key][self.pos] = np.array(value)
-        self.pos = (self.pos + 1) % self.capacity
-        self.full = self.full or self.pos == 0
-
-    def sample(self, batch_size):
-        """observations, actions, next_observations, dones [B, 1], rewards [B, 1]."""
-        i = (np.random.randint(0, self.capacity if self.full else self.pos, size=batch_size),
-             np.random.randint(0, self.n_envs, size=batch_size))
-        a = self.arrays
-        return [torch.tensor(x) for x in (a["obs"][i], a["actions"][i], a["next_obs"][i],
-                                          (a["dones"][i] * (1 - a["timeouts"][i])).reshape(-1, 1),
-                                          a["rewards"][i].reshape(-1, 1))]
-
-
-class CleanRLActor(nn.Module):
-    def __init__(self, obs_dim, act_dim, low, high):
-        super().__init__()
-        self.fc1, self.fc2 = nn.Linear(obs_dim, 256), nn.Linear(256, 256)
-        self.fc_mean, self.fc_logstd = nn.Linear(256, act_dim), nn.Linear(256, act_dim)
-        self.register_buffer("action_scale", torch.tensor((high - low) / 2.0, dtype=torch.float32))
-        self.register_buffer("action_bias", torch.tensor((high + low) / 2.0, dtype=torch.float32))
-
-    def get_action(self, x):
-        """(action, log_prob [B, 1], deterministic action), through torch.distributions.Normal."""
-        x = F.relu(self.fc2(F.relu(self.fc1(x))))
-        mean, log_std = self.fc_mean(x), torch.tanh(self.fc_logstd(x))
-        log_std = hybrid_sac.LOG_STD_MIN + 0.5 * (hybrid_sac.LOG_STD_MAX - hybrid_sac.LOG_STD_MIN) * (log_std + 1)
-        normal = torch.distributions.Normal(mean, log_std.exp())
-        x_t = normal.rsample()
-        y_t = torch.tanh(x_t)
-        log_prob = normal.log_prob(x_t) - torch.log(self.action_scale * (1 - y_t.pow(2)) + 1e-6)
-        return (y_t * self.action_scale + self.action_bias, log_prob.sum(1, keepdim=True),
-                torch.tanh(mean) * self.action_scale + self.action_bias)
-
-
-def cleanrl_loop_stamps(iterations: int, block: int, learning_starts=LEARNING_STARTS, seed=1) -> list:
-    """[(global step, perf_counter)] at every block-th of `iterations` global steps (the last included), on the
-    CPU, of a training loop on Pendulum-v1
-    restated from CleanRL's sac_continuous_action.py (vwxyzjn/cleanrl, gymnasium version):
-    written here, not copied, computing per step what CleanRL's does, at its defaults but learning_starts
-    (5e3 there). Per step: random actions before learning_starts, then actor.get_action on the observation;
-    the env step; the transition into an SB3ReplayBuffer; after learning_starts, on a sampled batch, the TD
-    update of two separate critics (one Adam), every 2nd step 2 actor updates through the critics (nothing
-    detached), each followed by an entropy-coefficient update on a fresh no_grad log-prob (alpha read back
-    by .item()), and a soft update of both target critics; every 100 steps 8 scalars by .item() into a real
-    SummaryWriter (in a temporary directory). Left out: the SPS print, and replacing next_obs by
-    final_observation on a truncation (gymnasium 1.x has no such key; once in 200 steps)."""
-    gamma, tau, batch_size, policy_frequency = 0.99, 0.005, 256, 2
-
-    def optimize(optimizer, loss):  # CleanRL's zero_grad, backward, step of each of its optimizers
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-
-    with tempfile.TemporaryDirectory() as tmp:
-        start = time.perf_counter()
-        writer = SummaryWriter(tmp)
-        random.seed(seed)
-        np.random.seed(seed)
-        torch.manual_seed(seed)
-        envs = gym.vector.SyncVectorEnv([lambda: gym.wrappers.RecordEpisodeStatistics(gym.make("Pendulum-v1"))])
-        space = envs.single_action_space
-        space.seed(seed)
-        obs_dim, act_dim = envs.single_observation_space.shape[0], space.shape[0]
-        actor = CleanRLActor(obs_dim, act_dim, space.low, space.high)
-        # CleanRL's SoftQNetwork: cat([obs, action], 1) -> 256 -> 256 -> 1, two separate ones and their targets
-        qf1, qf2 = (nn.Sequential(nn.Linear(obs_dim + act_dim, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
-                                  nn.Linear(256, 1)) for _ in range(2))
-        qf1_target, qf2_target = copy.deepcopy(qf1), copy.deepcopy(qf2)
-        q_optimizer = torch.optim.Adam([*qf1.parameters(), *qf2.parameters()], lr=1e-3)  # default: not fused
-        actor_optimizer = torch.optim.Adam(actor.parameters(), lr=3e-4)
-        target_entropy, log_alpha = -float(act_dim), torch.zeros(1, requires_grad=True)
-        alpha, a_optimizer = log_alpha.exp().item(), torch.optim.Adam([log_alpha], lr=1e-3)
-        rb = SB3ReplayBuffer(1_000_000, obs_dim, act_dim)
-        obs, _ = envs.reset(seed=seed)
-        stamps = []
-        for global_step in range(iterations + 1):
-            if global_step % block == 0:
-                stamps.append((global_step, time.perf_counter()))
-            if global_step < learning_starts:
-                actions = np.array([space.sample()])
-            else:
-                actions = actor.get_action(torch.Tensor(obs))[0].detach().cpu().numpy()
-            next_obs, rewards, terminations, truncations, infos = envs.step(actions)
-            if "episode" in infos:
-                writer.add_scalar("charts/episodic_return", infos["episode"]["r"][0], global_step)
-                writer.add_scalar("charts/episodic_length", infos["episode"]["l"][0], global_step)
-            rb.add(obs, next_obs.copy(), actions, rewards, terminations)
-            obs = next_obs
-            if global_step <= learning_starts:  # CleanRL trains from global_step > learning_starts
-                continue
-            b_obs, b_actions, b_next_obs, b_dones, b_rewards = rb.sample(batch_size)
-            with torch.no_grad():
-                next_actions, next_log_pi, _ = actor.get_action(b_next_obs)
-                next_in = torch.cat([b_next_obs, next_actions], 1)
-                min_next = torch.min(qf1_target(next_in), qf2_target(next_in)) - alpha * next_log_pi
-                next_q = b_rewards.flatten() + (1 - b_dones.flatten()) * gamma * min_next.view(-1)
-            qf1_values = qf1(torch.cat([b_obs, b_actions], 1)).view(-1)
-            qf2_values = qf2(torch.cat([b_obs, b_actions], 1)).view(-1)
-            qf1_loss, qf2_loss = F.mse_loss(qf1_values, next_q), F.mse_loss(qf2_values, next_q)
-            qf_loss = qf1_loss + qf2_loss
-            optimize(q_optimizer, qf_loss)
-            if global_step % policy_frequency == 0:  # delayed: then policy_frequency updates at once
-                for _ in range(policy_frequency):
-                    pi, log_pi, _ = actor.get_action(b_obs)
-                    pi_in = torch.cat([b_obs, pi], 1)  # through the critics' whole graph: nothing detached
-                    actor_loss = (alpha * log_pi - torch.min(qf1(pi_in), qf2(pi_in))).mean()
-                    optimize(actor_optimizer, actor_loss)
-                    with torch.no_grad():  # a fresh log-prob for the entropy coefficient's loss
-                        _, log_pi, _ = actor.get_action(b_obs)
-                    alpha_loss = (-log_alpha.exp() * (log_pi + target_entropy)).mean()
-                    optimize(a_optimizer, alpha_loss)
-                    alpha = log_alpha.exp().item()
-            for param, target_param in zip([*qf1.parameters(), *qf2.parameters()],
-                                           [*qf1_target.parameters(), *qf2_target.parameters()]):
-                target_param.data.copy_(tau * param.data + (1 - tau) * target_param.data)
-            if global_step % 100 == 0:  # CleanRL's 8 loss scalars (.item() each) and its SPS
-                for name, value in [("qf1_values", qf1_values.mean()), ("qf2_values", qf2_values.mean()),
-                                    ("qf1_loss", qf1_loss), ("qf2_loss", qf2_loss), ("qf_loss", qf_loss / 2.0),
-                                    ("actor_loss", actor_loss), ("alpha_loss", alpha_loss)]:
-                    writer.add_scalar(f"losses/{name}", value.item(), global_step)
-                writer.add_scalar("losses/alpha", alpha, global_step)
-                writer.add_scalar("charts/SPS", int(global_step / (time.perf_counter() - start)), global_step)
-        envs.close()
-        writer.close()
-        return stamps
-
-
 THREADS_NOTE = ("## Several trainings at once\n\nThe table of cases (one training alone, 2 and 3 at once, torch's "
                 "threads shared or not) is [threads.md](threads.md), made by "
                 "`python benchmarks/investigations/threads.py`.")
-CLEANRL, COMPILED = "CleanRL sac_continuous_action.py (restated)", "hybrid_sac.py --compile"
-NO_LAYER_NORM = "hybrid_sac.py --no-critic-layer-norm (CleanRL's critics)"
+COMPILED, NO_LAYER_NORM = "hybrid_sac.py --compile", "hybrid_sac.py --no-critic-layer-norm (CleanRL's critics)"
 LOOPS_NOTE = (
     "Per iteration as above (the median over the blocks of all runs of a program; in brackets the middle half of "
-    "the blocks), on the CPU, Pendulum-v1, each program at its defaults but learning_starts (256 for both: "
-    "CleanRL's default is 5,000, ours 500) and with the same torch thread count as above, every counted iteration "
-    "stepping the env, storing the transition, sampling a batch of 256 and updating. The runs alternate (one of "
-    "each program, then again), so a drift of the machine's speed touches all alike. CleanRL's loop is restated "
-    "here (speed.py's cleanrl_loop_stamps, not CleanRL's own file): per step "
-    "its env step and numpy replay buffer (stable-baselines3's, copied into tensors at every sample), a critic "
-    "update of two separate critics without LayerNorm, every 2nd step 2 actor updates through the critics' whole "
-    "graph, each followed by an entropy-coefficient update on a fresh no_grad log-prob, a soft update of both "
-    "target critics, three non-fused Adam optimizers, TensorBoard scalars every 100 steps. hybrid_sac.py's differs:"
-    " LayerNorm in the critics (its default), the critic ensemble evaluated as one batched matmul per layer, the "
-    "actor loss through the critics with their weights detached, the entropy-coefficient loss reusing the actor's "
-    "log-prob, the policy updated once every step (not 2 every 2nd), the three losses summed into one backward and "
-    "one fused Adam step, a replay buffer of torch tensors. --no-critic-layer-norm: the same without LayerNorm, the "
-    "critics CleanRL's are (a like-for-like reading of the update's cost; the default keeps LayerNorm, which keeps "
-    "SAC from falling apart on Pendulum, see the README). --compile: compiling happens in the first updates, "
-    "before the first counted block.")
+    "the blocks), on the CPU, Pendulum-v1, learning_starts 256, the same torch thread count as above. The runs "
+    "alternate (one of each program, then again), so a drift of the machine's speed touches all alike. "
+    "--no-critic-layer-norm: critics as CleanRL's (the default keeps LayerNorm, which keeps SAC from falling apart "
+    "on Pendulum, see the README). --compile: compiling happens in the first updates, before the first counted "
+    "block. CleanRL's own SAC beside ours: `python benchmarks/investigations/peer_sac_speed.py` "
+    "([peer_sac_speed.md](peer_sac_speed.md)).")
 
 
 def table(header: list, rows: list) -> str:
@@ -491,7 +349,7 @@ def main():
     matmuls = matmul_throughput(budget, device)
     bmm_here = bmm_on(device)
 
-    update_rows, update_seconds, compiled_rows = [], [], []
+    update_rows, update_seconds, compiled_rows, graph_rows = [], [], [], []
     for u in UPDATES:
         print(f"{u.name} ...", flush=True)
         update = u.make(device=device)
@@ -501,6 +359,8 @@ def main():
         update_rows.append([u.name, f"{seconds * 1e3:.2f}", f"{1 / seconds:,.0f}", f"{flops / 1e6:,.1f}",
                             f"{flops / seconds / 1e9:.1f}", f"{BMM_FLOPS / bmm_seconds / 1e9:.1f}",
                             f"{flops / seconds / (BMM_FLOPS / bmm_seconds):.0%}"])
+        if cuda:
+            graph_rows.append(graphed_row(u, seconds, budget, device, compiled=not args.no_compile))
         if args.no_compile:
             continue
         print(f"{u.name}, torch.compile ...", flush=True)
@@ -519,11 +379,11 @@ def main():
 
     iterations, runs, block = budget.loop_runs
     first = LEARNING_STARTS - LEARNING_STARTS % block + 2 * block  # past learning_starts and one more block
-    # the loops: ours; on the CPU CleanRL's (restated), ours without LayerNorm and, unless --no-compile, ours
-    # --compile; one run of each, then again, so that a drift of the machine's speed touches all alike
+    # the loops: ours; on the CPU ours without LayerNorm and, unless --no-compile, ours --compile; one run of
+    # each, then again, so that a drift of the machine's speed touches all alike
     loops = {"hybrid_sac.py": partial(training_loop_stamps, device=device)}
     if not cuda:
-        loops = {CLEANRL: cleanrl_loop_stamps, **loops, NO_LAYER_NORM: partial(training_loop_stamps, layer_norm=False)}
+        loops[NO_LAYER_NORM] = partial(training_loop_stamps, layer_norm=False)
         if not args.no_compile:
             loops[COMPILED] = partial(training_loop_stamps, compile=True)
     print(f"{', '.join(loops)}: {runs} runs of {iterations} iterations each, alternating ...", flush=True)
@@ -547,10 +407,10 @@ def main():
         q1, _, q3 = statistics.quantiles(loop_blocks[name], n=4) if len(loop_blocks[name]) > 1 else [per[name]] * 3
         return f"{per[name] * 1e3:.2f} ({q1 * 1e3:.2f}-{q3 * 1e3:.2f})"
 
-    loop_rows = []  # on the CPU: CleanRL's (restated), ours, ours without LayerNorm, ours --compile
+    loop_rows = []  # on the CPU: ours, ours without LayerNorm, ours --compile
     if not cuda:
         loop_rows = [[name, f"{len(blocks)}", middle_half(name), f"{1 / per[name]:,.0f}",
-                      f"{per[CLEANRL] / per[name]:.2f}"] for name, blocks in loop_blocks.items()]
+                      f"{per_iteration / per[name]:.2f}"] for name, blocks in loop_blocks.items()]
         loop_rows += [[COMPILED, compile_failure, "", "", ""]] if compile_failure else []
 
     d3rlpy_rows = []
@@ -585,7 +445,13 @@ def main():
                "seconds to compile"], compiled_rows) if compiled_rows else "Not measured (--no-compile).",
         "The forward pass and losses are compiled (mode default); backward runs through the compiled graph; "
         "the fused Adam step and the soft update stay eager. Seconds to compile: the first call (inductor keeps "
-        "compiled code in an on-disk cache, so only the first run on a machine takes up to a minute per update).",
+        "compiled code in an on-disk cache, so only the first run on a machine takes up to a minute per update)."
+        + ("\n\n## The same updates in CUDA graphs (the scripts' --cudagraphs)\n\n"
+           + table(["update", "eager ms", "--cudagraphs ms", "speed-up", "--compile --cudagraphs ms", "speed-up"],
+                   graph_rows)
+           + "\n\nEach update captured after its first call (a real update on a side stream) and replayed: "
+           "the forward pass, backward, the fused Adam step and the soft update in one graph."
+           if cuda else ""),
         "## hybrid_sac.py online training loop (env step included)",
         table(["runs x iterations", f"blocks of {block} iterations counted", "ms per iteration (median; middle half)",
                "iterations/s", "SAC update ms, timed after the loop", "fraction of the iteration in the update"],
@@ -601,11 +467,11 @@ def main():
            "every iteration, the replay buffer and the update are on the GPU." if cuda else "")
         + (" A fraction above 100% cannot be: the machine's load changed between the measurements; run again "
            "when it is idle." if sac_update_seconds > per_iteration else ""),
-        "## hybrid_sac.py's loop against CleanRL's sac_continuous_action.py (restated)",
+        "## hybrid_sac.py's loop with other settings",
         (table(["program", "blocks counted", "ms per iteration (median; middle half)", "iterations/s",
-                "CleanRL's time / this one's"],
+                "hybrid_sac.py's time / this one's"],
                loop_rows) + "\n\n" + LOOPS_NOTE) if loop_rows else
-        "Skipped on --device cuda: CleanRL's loop is compared on the CPU (--device cpu).",
+        "Skipped on --device cuda: the settings are compared on the CPU (--device cpu).",
         "## d3rlpy",
         (table(["d3rlpy update", "ms per update", "MFLOP per update", "this project's update", "ms per update",
                 "d3rlpy's time / this project's"], d3rlpy_rows)

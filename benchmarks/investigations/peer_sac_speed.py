@@ -3,7 +3,7 @@ hybrid_sac.py's online SAC, alternated in one run (needs .venv-cleanrl: bash ben
 HalfCheetah-v5, --steps (2,000) env steps with updates from --learning-starts (500), 1 torch thread, one final
 10-episode evaluation each.
 
-    python benchmarks/investigations/peer_sac_speed.py --reps 3
+    python benchmarks/investigations/peer_sac_speed.py --reps 3     # writes benchmarks/results/peer_sac_speed.md
 
 The figure is read from each run's own TensorBoard events (both log losses/qf_loss every 100 steps with its wall
 time): the time from step 1,000 to step 1,900, every step an env step and an update, so imports, the random steps
@@ -15,9 +15,12 @@ import argparse
 import glob
 import os
 import resource
+import shlex
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -67,9 +70,23 @@ def main():
         for row in rows[-2:]:
             print(f"{row[0]:14s} rep {row[1]}: {row[2]:.1f} s per 1,000 steps (wall, steps 1,000-1,900); "
                   f"process CPU {row[3]:.1f} s; load average {row[4]:.1f}", flush=True)
-    for name in ("hybrid_sac.py", "CleanRL 1.2.0"):
-        times = sorted(row[2] for row in rows if row[0] == name)
-        print(f"{name}: median {times[len(times) // 2]:.1f} s per 1,000 steps over {len(times)} runs")
+    medians = {name: statistics.median(row[2] for row in rows if row[0] == name)
+               for name in ("hybrid_sac.py", "CleanRL 1.2.0")}
+    text = "\n".join([
+        "# Online SAC's speed beside CleanRL's own code", "",
+        f"Made by `python {shlex.join(['benchmarks/investigations/peer_sac_speed.py', *sys.argv[1:]])}` on "
+        f"{time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPUs: {args.env_id}, {args.steps:,} env steps, "
+        f"updates from {args.learning_starts:,}, 1 torch thread, the two programs alternated.", "",
+        "| program | run | wall s per 1,000 steps (steps 1,000-1,900) | process CPU s, whole run | load after |",
+        "| --- | --- | --- | --- | --- |",
+        *(f"| {name} | {rep} | {wall:.1f} | {cpu:.1f} | {load:.1f} |" for name, rep, wall, cpu, load in rows), "",
+        f"Median wall s per 1,000 steps: hybrid_sac.py {medians['hybrid_sac.py']:.1f}, CleanRL 1.2.0 "
+        f"{medians['CleanRL 1.2.0']:.1f}: CleanRL's / ours = "
+        f"{medians['CleanRL 1.2.0'] / medians['hybrid_sac.py']:.2f}. "
+        "CleanRL's file runs unchanged (benchmarks/peer_runs/cleanrl_sac.py: gym 0.23.1's API over Gymnasium's env).",
+    ]) + "\n"
+    (ROOT / "benchmarks" / "results" / "peer_sac_speed.md").write_text(text)
+    print("\n" + text)
 
 
 if __name__ == "__main__":
