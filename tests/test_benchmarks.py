@@ -316,23 +316,33 @@ def test_speed_runs_d3rlpys_updates_when_installed():
         assert all(math.isfinite(v) for step in losses for v in step.values()), name
 
 
-def test_d3rlpy_cql_sees_the_buffers_episodes_and_runs():
-    pytest.importorskip("d3rlpy", reason="d3rlpy is not installed (never a requirement; see benchmarks/README.md)")
-    import buffer
-    import d3rlpy_cql
-    offline = buffer.load_offline_buffer(str(EXPERT))
-    dataset = d3rlpy_cql.mdp_dataset(offline)
-    returns = buffer.episode_returns(offline.files[0])
-    assert len(dataset.episodes) == len(returns) and dataset.transition_count == 200 * len(returns)
-    assert [float(e.rewards.sum()) for e in dataset.episodes] == pytest.approx(returns.tolist(), abs=1e-3)
-    for flags in ([], ["--like-offline-cql"]):
-        result = subprocess.run([sys.executable, "benchmarks/investigations/d3rlpy_cql.py", "--data", str(EXPERT),
-                                 "--steps", "4", "--eval-interval", "2", "--eval-episodes", "1", *flags],
-                                capture_output=True, text=True, cwd=ROOT)
+D3RLPY_PYTHON = ROOT / ".venv-d3rlpy" / "bin" / "python"
+
+
+@pytest.mark.skipif(not D3RLPY_PYTHON.exists(), reason="no .venv-d3rlpy (bash benchmarks/peer_venvs.sh d3rlpy)")
+def test_d3rlpy_offline_sees_the_buffers_episodes_and_runs(tmp_path):
+    """benchmarks/peer_runs/d3rlpy_offline.py in .venv-d3rlpy: its MDPDataset holds the buffer's episodes, and CQL
+    runs with d3rlpy's defaults, configured like ours, and with a --set field (investigations/d3rlpy_cql.py's
+    default, --like-offline-cql and --alpha-learning-rate 0, folded into it)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # as peers.py runs it
+    probe = ("import json, sys; sys.path.insert(0, 'benchmarks/peer_runs'); import buffer, d3rlpy_offline; "
+             f"d = d3rlpy_offline.mdp_dataset(buffer.load_offline_buffer({str(EXPERT)!r})); "
+             "print(json.dumps([d.transition_count, [float(e.rewards.sum()) for e in d.episodes]]))")
+    result = subprocess.run([str(D3RLPY_PYTHON), "-c", probe], capture_output=True, text=True, cwd=ROOT, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    transitions, episode_rewards = json.loads(result.stdout.splitlines()[-1])
+    returns = buffer.episode_returns(buffer.load_offline_buffer(str(EXPERT)).files[0])
+    assert len(episode_rewards) == len(returns) and transitions == 200 * len(returns)
+    assert episode_rewards == pytest.approx(returns.tolist(), abs=1e-3)
+    for i, flags in enumerate(([], ["--config", "like-ours"], ["--set", "alpha_learning_rate=0.0"])):
+        result = subprocess.run([str(D3RLPY_PYTHON), "benchmarks/peer_runs/d3rlpy_offline.py", "--algo", "cql",
+                                 "--data", str(EXPERT), "--env-id", "Pendulum-v1", "--steps", "4", "--eval-interval",
+                                 "2", "--eval-episodes", "1", "--out", str(tmp_path / str(i)), *flags],
+                                capture_output=True, text=True, cwd=ROOT, env=env)
         assert result.returncode == 0, result.stderr[-3000:]
-        lines = [json.loads(line) for line in result.stdout.splitlines()]
-        assert [line["iteration"] for line in lines] == [2, 4]
-        assert all(-2000 < line["return_mean"] < 0 for line in lines), flags
+        lines = [json.loads(line) for line in (tmp_path / str(i) / "eval.jsonl").read_text().splitlines()]
+        assert [(line["iteration"], line["env_steps"]) for line in lines] == [(2, 0), (4, 0)]
+        assert all(-2000 < line["return_mean"] < 0 and line["normalized_score"] is not None for line in lines), flags
 
 
 def test_data_scale_fills_the_buffer_as_adds_would():

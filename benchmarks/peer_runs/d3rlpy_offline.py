@@ -5,14 +5,16 @@ or `d3rlpy-cql`, which checks the input and records the run; by hand only for de
     .venv-d3rlpy/bin/python benchmarks/peer_runs/d3rlpy_offline.py --algo cql --data data/pendulum_mixed \
         --steps 10000 --eval-interval 1000 --out /tmp/d3rlpy-cql
 
-The buffer's complete episodes become a d3rlpy MDPDataset as in investigations/d3rlpy_cql.py (its
-mdp_dataset: a truncated episode's last observation ends it without a transition, as d3rlpy does with
-timeouts). d3rlpy trains with its own fitter, one epoch of --eval-interval gradient steps per evaluation; each
-evaluation is offline_cql.evaluate itself on offline_cql.make_env(the buffer's env id) (actions in [-1, 1],
-as the buffers store them): --eval-episodes deterministic episodes (d3rlpy's predict, the policy's
-deterministic action), seeds seed + 1,000,000 + episode, normalized with the buffer's reference returns (else
-D4RL's), as our scripts score. Writes OUT/eval.jsonl, one line per evaluation: {"iteration" (gradient steps),
-"env_steps" (0: pure offline), "return_mean", "return_std", "normalized_score"}.
+The buffer's complete episodes become a d3rlpy MDPDataset (mdp_dataset: a truncated episode's last
+observation ends it without a transition, as d3rlpy does with timeouts). d3rlpy trains with its own fitter, one
+epoch of --eval-interval gradient steps per evaluation; each evaluation is offline_cql.evaluate itself on
+offline_cql.make_env(the buffer's env id) (actions in [-1, 1], as the buffers store them): --eval-episodes
+deterministic episodes (d3rlpy's predict, the policy's deterministic action), seeds seed + 1,000,000 + episode,
+normalized with the buffer's reference returns (else D4RL's), as our scripts score. Writes OUT/eval.jsonl, one
+line per evaluation: {"iteration" (gradient steps), "env_steps" (0: pure offline), "return_mean", "return_std",
+"normalized_score"}. It replaces investigations/d3rlpy_cql.py (folded in on 2026-12-07; what that found is in
+investigations/README.md): its defaults are --config shared, its --like-offline-cql is --config like-ours, its
+--alpha-learning-rate 0 is --set alpha_learning_rate=0.0 (and so on for its other flags).
 
 Configurations (--config):
   shared    d3rlpy's own defaults for everything but what the comparison holds equal: batch 256, two hidden
@@ -23,12 +25,11 @@ Configurations (--config):
             the entropy term (ours: SAC's), its learning rates are 1e-4 (actor, entropy) and 3e-4 (critics)
             where ours are 3e-4 and 1e-3, no LayerNorm in its critics (ours have it), and neither standardizes
             observations (ours do, with the buffer's mean and std).
-  like-ours d3rlpy's algorithm set as close to our script's defaults as its options go: for CQL those of
-            investigations/d3rlpy_cql.py --like-offline-cql (our learning rates, initial entropy coefficient,
-            fixed CQL weight, SAC's backup, LayerNorm in the critics, 10 sampled actions, observations
-            standardized with the buffer's statistics); for BC a stochastic policy (d3rlpy's: a Gaussian's
-            negative log-likelihood, without our beta weighting) at our learning rate, on standardized
-            observations. What d3rlpy cannot set stays its own (e.g. how it samples CQL's actions).
+  like-ours d3rlpy's algorithm set as close to our script's defaults as its options go: for CQL our learning
+            rates, initial entropy coefficient, fixed CQL weight, SAC's backup, LayerNorm in the critics, 10
+            sampled actions, observations standardized with the buffer's statistics; for BC a stochastic policy
+            (d3rlpy's: a Gaussian's negative log-likelihood, without our beta weighting) at our learning rate,
+            on standardized observations. What d3rlpy cannot set stays its own (e.g. how it samples CQL's actions).
 --set KEY=VALUE overrides one field of d3rlpy's config (a JSON value), e.g. --set conservative_weight=10.
 """
 import argparse
@@ -37,15 +38,17 @@ import logging
 import os
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks" / "investigations")]
+sys.path.insert(0, str(ROOT))
 import buffer  # noqa: E402
+import collect  # noqa: E402  (complete_episodes)
 import offline_bc  # noqa: E402  (its defaults for --config like-ours)
 import offline_cql  # noqa: E402  (its env, its evaluation, its defaults for --config like-ours)
-from d3rlpy_cql import D3rlpyPolicy, mdp_dataset  # noqa: E402  (predict: d3rlpy's deterministic action)
 
 
 def parse_args(argv=None):
@@ -62,6 +65,25 @@ def parse_args(argv=None):
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--out", required=True)
     return parser.parse_args(argv)
+
+
+def mdp_dataset(offline: buffer.OfflineBuffer):
+    """The complete episodes of the buffer's first file as a d3rlpy MDPDataset."""
+    import d3rlpy
+
+    f = offline.files[0]
+    parts = {"observations": [], "actions": [], "rewards": [], "terminals": [], "timeouts": []}
+    for rows in collect.complete_episodes(f)[0]:
+        rows = torch.as_tensor(rows)
+        n, terminated = len(rows), bool(f.rows.discount[rows[-1]] == 0)
+        parts["observations"].append(f.rows.observation[rows].numpy())
+        # row t holds the action taken at o_t; the reward for it is in row t + 1 (ALF's layout)
+        parts["actions"].append(np.concatenate([f.rows.action[rows[:-1]].numpy(),
+                                                np.zeros((1, f.rows.action.shape[-1]), np.float32)]))
+        parts["rewards"].append(np.r_[f.rows.reward[rows[1:]].numpy(), 0.0].astype(np.float32)[:, None])
+        parts["terminals"].append(np.r_[np.zeros(n - 1), float(terminated)])
+        parts["timeouts"].append(np.r_[np.zeros(n - 1), float(not terminated)])
+    return d3rlpy.dataset.MDPDataset(**{k: np.concatenate(v) for k, v in parts.items()})
 
 
 def make_config(args, offline):
@@ -83,7 +105,7 @@ def make_config(args, offline):
     else:
         kwargs = dict(batch_size=cql.batch_size, actor_encoder_factory=actor, n_critics=cql.num_critics,
                       critic_encoder_factory=VectorEncoderFactory([cql.hidden_dim] * 2))
-        if args.config == "like-ours":  # investigations/d3rlpy_cql.py --like-offline-cql
+        if args.config == "like-ours":
             kwargs.update(
                 actor_learning_rate=cql.policy_lr, critic_learning_rate=cql.q_lr, temp_learning_rate=cql.q_lr,
                 initial_temperature=cql.alpha, conservative_weight=cql.cql_alpha, alpha_learning_rate=0.0,
@@ -119,10 +141,12 @@ def main(argv=None):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     evaluations = []
+    # what offline_cql.evaluate calls: act (d3rlpy's deterministic action) and obs_mean (its device: the CPU)
+    policy = SimpleNamespace(obs_mean=torch.zeros(0), act=lambda obs: torch.as_tensor(algo.predict(obs.numpy())))
     for epoch, _ in algo.fitter(dataset, n_steps=args.steps, n_steps_per_epoch=args.eval_interval,
                                 show_progress=False, save_interval=10**9,
                                 logger_adapter=d3rlpy.logging.NoopAdapterFactory()):
-        mean, std = offline_cql.evaluate(D3rlpyPolicy(algo), env, args.eval_episodes, args.seed + 1_000_000)
+        mean, std = offline_cql.evaluate(policy, env, args.eval_episodes, args.seed + 1_000_000)
         score = buffer.normalized_score(mean, {"reference_returns": refs})
         evaluations.append({"iteration": epoch * args.eval_interval, "env_steps": 0, "return_mean": mean,
                             "return_std": std, "normalized_score": score})
