@@ -408,7 +408,8 @@ def choose_device(args: Args, offline) -> tuple:
 def fit_threads(args: Args, last: tuple) -> tuple:
     """Without --torch-threads, set torch's threads each second to the cores free to this run since `last` (what
     this returned before): those idle and those it used itself. A busy machine or a second training lowers them,
-    free cores raise them; the count changes no result (tests/test_devices.py)."""
+    free cores raise them. On the AMD EPYC tested the count changes no result (tests/test_bitwise.py); where it
+    does, only a fixed --torch-threads gives the same run whatever the load."""
     if args.torch_threads is not None or sys.platform != "linux" or (last and time.time() - last[0] < 1):
         return last
     cores = {f"cpu{i}" for i in os.sched_getaffinity(0)}
