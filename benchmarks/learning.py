@@ -129,8 +129,7 @@ def main(default_env_id="Pendulum-v1"):
 def select(parser, suite: suites.Suite, only: list, names: list):
     """Keep the groups of --only and, of them, the experiments whose names begin with one of --experiments; a name
     or group that selects nothing is one error line."""
-    unknown = set(only) - set(suite.groups)
-    if unknown:
+    if unknown := set(only) - set(suite.groups):
         parser.error(f"--only: no group {', '.join(sorted(unknown))} (choose from {', '.join(suite.groups)})")
     every = [e.name for group in suite.groups.values() for e in group.experiments]
     for name in names or ():

@@ -39,12 +39,6 @@ def mean_std(values, digits=1) -> str:
     return f"{np.mean(values):,.{digits}f} ± {np.std(values):,.{digits}f}"
 
 
-def first_reach(curves: dict, target: float) -> str:
-    """Mean over seeds of the first evaluated iteration with return >= target, and how many seeds got there."""
-    reached = [it[ret >= target][0] for it, ret in curves.values() if (ret >= target).any()]
-    return (f"{np.mean(reached):,.0f}" if reached else "never") + f" ({len(reached)}/{len(curves)})"
-
-
 def cpu_seconds_per_1000(e: Experiment, seeds: list) -> Optional[float]:
     """Mean over seeds of a run's CPU seconds per 1,000 iterations (None if a run has no timing or was resumed)."""
     paths = [e.run_dir(seed) / TIMING_FILE for seed in seeds]
@@ -54,8 +48,7 @@ def cpu_seconds_per_1000(e: Experiment, seeds: list) -> Optional[float]:
 
 
 def summarize(e: Experiment, all_curves: dict, refs: dict, suite: Suite, group: Group, target) -> dict:
-    """A table row of the finished seeds, the unfinished ones named; of unfinished ones at their last evaluation
-    where none is finished, and the iterations column says so. target: (return, column) or None."""
+    """A table row of the seeds counted(), the others named. target: (return, column) or None."""
     curves = counted(e, all_curves)
     final = [ret[-1] for it, ret in curves.values()]
     reached = sorted({int(it[-1]) for it, ret in curves.values()})
@@ -69,8 +62,9 @@ def summarize(e: Experiment, all_curves: dict, refs: dict, suite: Suite, group: 
     finals = [("final return", mean_std(final)), ("final normalized score", mean_std(
         [buffer.normalized_score(r, {"reference_returns": refs}) for r in final]))]
     row.update(finals[::-1] if suite.solved_return is not None else finals)  # Pendulum's tables: the score first
-    if target is not None:
-        row[target[1]] = first_reach(curves, target[0])
+    if target is not None:  # the mean over seeds of the first evaluated iteration at target, how many got there
+        reached = [it[ret >= target[0]][0] for it, ret in curves.values() if (ret >= target[0]).any()]
+        row[target[1]] = (f"{np.mean(reached):,.0f}" if reached else "never") + f" ({len(reached)}/{len(curves)})"
         if suite.solved_return is None:
             # every evaluation's return, averaged: the area under the curve per iteration, less noisy than one
             # final evaluation where SAC on Hopper falls back for stretches
@@ -94,19 +88,10 @@ def summarize(e: Experiment, all_curves: dict, refs: dict, suite: Suite, group: 
     return row
 
 
-def add_cpu_ratio(experiments: list, rows: list, seeds: list, reference: str):
-    """Each row's CPU time over the reference experiment's (the rlpd group's: over default hybrid SAC's)."""
-    cpu = {e.name: cpu_seconds_per_1000(e, seeds) for e in experiments}
-    for row in rows:
-        value, by = cpu[row["experiment"]], cpu.get(reference)
-        row[f"× {reference}"] = "—" if value is None or not by else f"{value / by:.1f}"
-
-
-def markdown_table(rows: list) -> str:
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
-    lines += ["| " + " | ".join(row.get(c, "") for c in columns) + " |" for row in rows]
-    return "\n".join(lines)
+def table(header: list, rows: list) -> str:
+    """A markdown table: rows are lists of cells (speed.py's tables too)."""
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
 def older_code_note(experiments: list, seeds: list) -> str:
@@ -119,10 +104,8 @@ def older_code_note(experiments: list, seeds: list) -> str:
 def made_by_older_code(run_dir: Path) -> bool:
     """Whether the run was made, in whole or in part, by other code than the script and buffer.py now."""
     stamp_path = run_dir / STAMP_FILE
-    if not stamp_path.exists():
-        return False
-    stamp = json.loads(stamp_path.read_text())
-    return stamp.get("code_sha256") != code_sha256(stamp["command"])
+    stamp = json.loads(stamp_path.read_text()) if stamp_path.exists() else None
+    return stamp is not None and stamp.get("code_sha256") != code_sha256(stamp["command"])
 
 
 def data_note(experiments: list, seeds: list) -> str:
@@ -145,9 +128,8 @@ def data_note(experiments: list, seeds: list) -> str:
 
 
 def plot(experiments: list, curves: dict, title: str, path: Path, refs: dict, target=None, xlabel="iteration"):
-    """Evaluation return against iterations per experiment (mean over seeds, min-max band), with the normalized
-    score (refs: the reference returns) on the right-hand axis; target: a dashed horizontal line (value, label),
-    or None."""
+    """Evaluation return against iterations per experiment (mean over seeds, min-max band), with the normalized score
+    (refs: the reference returns) on the right-hand axis; target: a dashed horizontal line (value, label), or None."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -176,8 +158,7 @@ def plot(experiments: list, curves: dict, title: str, path: Path, refs: dict, ta
 
 
 def report(suite: Suite, seeds: list, results_dir: Path, command_line: str) -> str:
-    """learning.md's text; draws its figures into results_dir. A group whose runs have not evaluated yet is left
-    out."""
+    """learning.md's text; draws its figures into results_dir. Groups whose runs have not evaluated are left out."""
     parts = [f"# {suite.title}\n\nMade by `{command_line}`\n", *suite.header]
     for name, group in suite.groups.items():
         refs = buffer.reference_returns(group.env_id, None)[0]
@@ -195,15 +176,20 @@ def report(suite: Suite, seeds: list, results_dir: Path, command_line: str) -> s
         else:
             target = line = None
         rows = [summarize(e, curves[e.name], refs, suite, group, target) for e in experiments]
-        if group.cpu_ratio_to:
-            add_cpu_ratio(experiments, rows, seeds, group.cpu_ratio_to)
+        if group.cpu_ratio_to:  # each row's CPU time over the reference's (the rlpd group's: default hybrid SAC's)
+            cpu = {e.name: cpu_seconds_per_1000(e, seeds) for e in experiments}
+            by = cpu.get(group.cpu_ratio_to)
+            for row, value in zip(rows, cpu.values()):
+                row[f"× {group.cpu_ratio_to}"] = "—" if value is None or not by else f"{value / by:.1f}"
         png = results_dir / f"learning_{name}.png"
         plot(experiments, counted_curves, ", ".join(dict.fromkeys([group.env_id, name])), png, refs, target=line,
              xlabel="iteration" if suite.solved_return is not None else
              "iteration (online, hybrid: = env steps; offline: gradient steps)")
         commands = "\n".join(f"    python {shlex.join(e.command('K'))}" for e in experiments)
         published = "" if group.published is None else f"\n**Published points to read it against.** {group.published}\n"
-        parts.append(f"## {name}\n\n{group.text}\n\n{markdown_table(rows)}\n\n{older_code_note(experiments, seeds)}"
+        columns = list(dict.fromkeys(key for row in rows for key in row))
+        markdown = table(columns, [[row.get(c, "") for c in columns] for row in rows])
+        parts.append(f"## {name}\n\n{group.text}\n\n{markdown}\n\n{older_code_note(experiments, seeds)}"
                      f"{data_note(experiments, seeds) if suite.solved_return is None else ''}![{name}]({png.name})\n\n"
                      f"Commands, for seed K:\n\n{commands}\n{published}")
     return "\n".join(parts)

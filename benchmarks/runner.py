@@ -38,7 +38,6 @@ NO_THREADS_FLAG = ("collect.py",)  # scripts without --torch-threads (OMP_NUM_TH
 # (26% less CPU, benchmarks/investigations/cql_malloc.md); the same results
 MALLOC_TUNING = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}
 TASK_RETRIES = 3  # a task whose worker process or node dies is started again this many times
-LOOPBACK = ("127.0.0.1", "localhost")
 
 
 class RunFailed(Exception):
@@ -52,10 +51,7 @@ def rel(path: Path) -> str:
 
 
 def sha256(*contents: bytes) -> str:
-    digest = hashlib.sha256()
-    for content in contents:
-        digest.update(content)
-    return digest.hexdigest()
+    return hashlib.sha256(b"".join(contents)).hexdigest()
 
 
 def file_sha256(*paths) -> str:
@@ -74,12 +70,6 @@ def data_file(command: list) -> Optional[Path]:
     sys.path.insert(0, str(ROOT))
     import buffer  # here, not at the top: a worker runs this module without needing the project's packages
     return buffer.find_buffer_file(ROOT / command[command.index("--offline-buffer-dir") + 1])
-
-
-def run_inputs(command: list) -> dict:
-    """What a run reads, hashed: its code and its data (the buffer file of its --offline-buffer-dir, if any)."""
-    data = data_file(command)
-    return {"code_sha256": code_sha256(command), "data_sha256": data and file_sha256(data)}
 
 
 def compare_stamps(run_dir: Path, stamp: dict, rerun_older_code: bool) -> tuple:
@@ -105,8 +95,10 @@ class Run:
 
     @classmethod
     def of(cls, label: str, command: list, run_dir: Path, outputs=("eval.jsonl",)) -> "Run":
-        return cls(label, list(command), Path(os.path.abspath(run_dir)), tuple(outputs),
-                   {"command": list(command), **run_inputs(command)}, data_file(command))
+        data = data_file(command)  # the stamp hashes what a run reads: its code and its data
+        stamp = {"command": list(command), "code_sha256": code_sha256(command),
+                 "data_sha256": data and file_sha256(data)}
+        return cls(label, list(command), Path(os.path.abspath(run_dir)), tuple(outputs), stamp, data)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -122,58 +114,36 @@ def die_with_parent():
         pass
 
 
-def local_dataset(data: bytes, digest: str, name: str) -> Path:
-    """The dataset's bytes in a file on this node, written once per node and dataset (digest: their SHA-256)."""
-    path = Path(tempfile.gettempdir()) / "hybrid-offline-rl-datasets" / digest / name
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, data)
-    return path
-
-
-def local_run_dir(run: Run) -> Path:
-    """The driver's run directory where this node can make it (on the driver's machine: that very directory, so an
-    interrupted run can continue from its checkpoint), else one under the temporary directory."""
-    try:
-        run.run_dir.mkdir(parents=True, exist_ok=True)
-        return run.run_dir
-    except OSError:
-        # named by the driver's path: the same run lands in the same directory again (its checkpoint continues)
-        return Path(tempfile.gettempdir()) / "hybrid-offline-rl-runs" / sha256(str(run.run_dir).encode())
-
-
-def local_command(run: Run, out_dir: Path, dataset: Optional[Path]) -> list:
-    """run.command with the paths of this node: its run directory (written relative or absolute) and dataset."""
+def local_command(run: Run, out_dir: Path, data: Optional[bytes]) -> list:
+    """run.command with the paths of this node: its run directory (written relative or absolute) and dataset, its
+    bytes written to a file once per node and dataset."""
     def local(arg: str) -> str:
         for shown in (rel(run.run_dir), str(run.run_dir)):
             if arg == shown or arg.startswith(shown + "/"):
                 return str(out_dir) + arg[len(shown):]
         return arg
     command = [local(arg) for arg in run.command]
-    if dataset is not None:
+    if run.data is not None:
+        dataset = Path(tempfile.gettempdir()) / "hybrid-offline-rl-datasets" / run.stamp["data_sha256"] / run.data.name
+        if not dataset.exists():
+            dataset.parent.mkdir(parents=True, exist_ok=True)
+            write_atomically(dataset, data)
         command[command.index("--offline-buffer-dir") + 1] = str(dataset)
     return command
-
-
-def wait_for(process) -> tuple:
-    """The exit status and resource usage (its own CPU time) of the child, once it ends. Polled: a cancelled task
-    gets its KeyboardInterrupt between two polls, where a blocking wait would hold it until the run ends."""
-    while True:
-        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-        if pid:
-            return status, usage
-        time.sleep(0.2)
 
 
 def execute(run: Run, data: Optional[bytes], threads: int, rerun_older_code: bool) -> dict:
     """A Ray task: run.command in run's directory on this node, unless a run of this very command and data is
     there unfinished with a checkpoint, which continues (--resume). Returns what the driver records, or why not."""
     host = socket.gethostname()
-    missing = [name for name in NEEDED_MODULES if importlib.util.find_spec(name) is None]
-    if missing:
+    if missing := [name for name in NEEDED_MODULES if importlib.util.find_spec(name) is None]:
         return {"error": f"node {host} lacks the Python package(s) {', '.join(missing)} that the scripts need "
                          f"({sys.executable}; pip install -r requirements.txt there)"}
-    out_dir = local_run_dir(run)
+    out_dir = run.run_dir  # the driver's, where this node can make it: on its machine an interrupted run continues
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError:  # else one named by the driver's path: the same run lands in the same directory again
+        out_dir = Path(tempfile.gettempdir()) / "hybrid-offline-rl-runs" / sha256(str(run.run_dir).encode())
     stamp_path = out_dir / STAMP_FILE
     same, older = compare_stamps(out_dir, run.stamp, rerun_older_code)
     resume = same and any((out_dir / "train" / "algorithm").glob("ckpt-*"))
@@ -183,8 +153,7 @@ def execute(run: Run, data: Optional[bytes], threads: int, rerun_older_code: boo
         shutil.rmtree(out_dir, ignore_errors=True)
         out_dir.mkdir(parents=True)
         stamp_path.write_text(json.dumps(run.stamp))
-        dataset = run.data and local_dataset(data, run.stamp["data_sha256"], run.data.name)
-        command = local_command(run, out_dir, dataset)
+        command = local_command(run, out_dir, data)
     # every child gets its thread count explicitly; not part of the recorded command (nor was OMP_NUM_THREADS),
     # as a run is bitwise the same at a given count
     if Path(command[0]).name not in NO_THREADS_FLAG:
@@ -194,12 +163,14 @@ def execute(run: Run, data: Optional[bytes], threads: int, rerun_older_code: boo
     with open(out_dir / LOG_FILE, "a" if resume else "w") as log:
         process = subprocess.Popen([sys.executable, *command], cwd=os.getcwd(), env=env, stdout=log,
                                    stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
-        try:
-            status, usage = wait_for(process)
+        try:  # polled: a cancelled task gets its KeyboardInterrupt between two polls, not when the run ends
+            while not (ended := os.wait4(process.pid, os.WNOHANG))[0]:
+                time.sleep(0.2)
         except BaseException:  # the task cancelled (Ctrl-C at the driver): the run checkpoints on SIGTERM and ends
             process.terminate()
             process.wait()
             raise
+    _, status, usage = ended  # usage: the child's own CPU time
     returncode = os.waitstatus_to_exitcode(status)
     missing = [name for name in run.outputs if not (out_dir / name).exists()]
     if returncode != 0 or missing:
@@ -235,7 +206,7 @@ def one_line(error: BaseException) -> str:
 def ray_cluster(address: Optional[str], jobs: int):
     """Ray embedded on this machine (address None: `jobs` CPUs) or the cluster at address, for the with-block."""
     host = None if address in (None, "auto") else address.rsplit(":", 1)[0]
-    on_loopback = address is None or host in LOOPBACK
+    on_loopback = address is None or host in ("127.0.0.1", "localhost")
     if on_loopback:
         # a cluster of this machine only: Ray would otherwise advertise the machine's network address (read at
         # import by Ray's processes, hence the environment; by this one's, in case it has imported Ray already)
@@ -282,9 +253,8 @@ def store(run: Run, result: dict):
 
 
 def run_all(ray, runs: list, threads: int, rerun_older_code: bool = False, on_finished=lambda run: None):
-    """Every run as a task of the cluster `ray`; each finished one's outputs, stamp and timing written under its
-    run_dir and on_finished(run) called at once (the session may end before the others do). Failed runs do not stop
-    the others; then RunFailed names the first."""
+    """Every run as a task of the cluster `ray`, each one stored and on_finished(run) called as soon as it finishes
+    (the session may end before the others do). Failed runs do not stop the others; then RunFailed names the first."""
     datasets = {run.data: ray.put(run.data.read_bytes()) for run in runs if run.data}
     gpus = ray.cluster_resources().get("GPU", 0)
     pending = {}
@@ -296,7 +266,21 @@ def run_all(ray, runs: list, threads: int, rerun_older_code: bool = False, on_fi
     failures = []
     try:
         while pending:
-            collect(ray, pending, failures, on_finished)
+            (done,), _ = ray.wait(list(pending), num_returns=1)
+            run = pending.pop(done)
+            try:
+                result = ray.get(done)
+            except ray.exceptions.RayError as e:  # its node lost more often than retried, the task broken, ...
+                result = {"error": one_line(e)}
+            try:
+                store(run, result)
+            except RunFailed as e:
+                failures.append(str(e))
+                continue
+            resumed = " (continued from its checkpoint)" if result["timing"]["resumed"] else ""
+            print(f"{run.label}: finished in {result['timing']['wall_seconds']:.0f} s on {result['host']}{resumed}",
+                  flush=True)
+            on_finished(run)
     except KeyboardInterrupt:  # Ctrl-C: every running run writes its checkpoint before the cluster goes
         for ref in pending:
             ray.cancel(ref)
@@ -305,25 +289,6 @@ def run_all(ray, runs: list, threads: int, rerun_older_code: bool = False, on_fi
     if failures:
         others = [failure.split(": ")[0] for failure in failures[1:]]
         raise RunFailed(failures[0] + (f" (failed too: {', '.join(others)})" if others else ""))
-
-
-def collect(ray, pending: dict, failures: list, on_finished):
-    """Wait for one task of pending, and take it out: its run stored and on_finished(run), or its failure noted."""
-    (done,), _ = ray.wait(list(pending), num_returns=1)
-    run = pending.pop(done)
-    try:
-        result = ray.get(done)
-    except ray.exceptions.RayError as e:  # its node lost more often than retried, the task itself broken, ...
-        result = {"error": one_line(e)}
-    try:
-        store(run, result)
-    except RunFailed as e:
-        failures.append(str(e))
-        return
-    resumed = " (continued from its checkpoint)" if result["timing"]["resumed"] else ""
-    print(f"{run.label}: finished in {result['timing']['wall_seconds']:.0f} s on {result['host']}{resumed}",
-          flush=True)
-    on_finished(run)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -394,13 +359,12 @@ def run_grid(experiments: list, seeds: list, jobs: int, threads: int, rerun_olde
             sync_records([e], [seed], results_dir)
 
     def unfinished_runs():  # their stamps hash the datasets: only once those are made
-        runs = [to_run(e.command(seed), e.run_dir(seed), last_iteration(e.run_dir(seed)) >= e.iterations,
-                       f"[{i}/{len(grid)}] {e.question}/{e.name} seed {seed}", rerun_older_code)
-                for i, (e, seed) in enumerate(grid.values(), 1)]
-        return [run for run in runs if run]
-    made = [to_run(d.make, d.path, d.made_file.exists(), f"dataset {d.name}", rerun_older_code,
-                   outputs=[str(d.made_file.relative_to(d.path))]) for d in datasets.values()]
-    made = [run for run in made if run]
+        return [run for i, (e, seed) in enumerate(grid.values(), 1)
+                if (run := to_run(e.command(seed), e.run_dir(seed), last_iteration(e.run_dir(seed)) >= e.iterations,
+                                  f"[{i}/{len(grid)}] {e.question}/{e.name} seed {seed}", rerun_older_code))]
+    made = [run for d in datasets.values()
+            if (run := to_run(d.make, d.path, d.made_file.exists(), f"dataset {d.name}", rerun_older_code,
+                              outputs=[str(d.made_file.relative_to(d.path))]))]
     runs = [] if made else unfinished_runs()
     if not made and not runs:  # all done: no cluster to start or join
         return

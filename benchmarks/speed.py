@@ -6,51 +6,44 @@
     python benchmarks/speed.py --threads 1    # on a busy machine: see below
     python benchmarks/speed.py --device cuda  # on the GPU: writes speed_cuda.md (benchmarks/gpu_check.sh runs it)
 
-With torch's default thread count (all cores), every parallel region waits for a thread that another
-process holds off its core: on a machine whose cores are all busy, the figures drop tens of times.
+With torch's default thread count (all cores), every parallel region waits for a thread that another process holds
+off its core: on a machine whose cores are all busy, the figures drop tens of times.
 
-Measures, at the networks' shapes (batch 256, hidden 256, Pendulum's obs_dim 3 and act_dim 1), with
-torch's default thread count (or --threads):
+Measures, at the networks' shapes (batch 256, hidden 256, Pendulum's obs_dim 3 and act_dim 1), with torch's default
+thread count (or --threads):
 
-- dense matmul throughput, GFLOP/s: torch.bmm [2,256,256] x [2,256,256] (one layer of the critic
-  ensemble) and torch.mm [256,256] x [256,256];
-- updates per second of each script's update on a fixed random batch, each agent and optimizer built
-  as the script's train() builds them: hybrid_sac.py's online SAC update (train_step, calc_loss,
-  backward, Adam step, soft update), offline_bc.py's offline update (no soft update: BC trains no
-  critic) and offline_cql.py's offline update with 10 sampled actions (with soft update);
-- FLOPs per update, counted by torch.utils.flop_counter.FlopCounterMode (matmul-type operations of
-  the forward pass, the backward pass and everything else in the update; elementwise work is not
-  counted), and the achieved fraction of the bmm throughput: (FLOPs / seconds per update) / bmm FLOP/s,
-  with the bmm timed in blocks alternating with the update's (the machine's speed drifts by tens of
-  percent within minutes: a reference measured apart gave fractions above 100%);
-- the same three updates with the forward pass and losses under torch.compile, as the scripts'
-  --compile does: ms per update, the speed-up and the fraction of the bmm throughput (FLOPs counted
-  eagerly), and the seconds the first call takes (compiling; shorter when inductor's cache is warm);
-- hybrid_sac.py's online training iterations per second in steady state (env step included):
-  hybrid_sac.train() runs (learning_starts 256, no evaluation or checkpoint before the end) clocked every
-  100 iterations; the median over the blocks of 100 iterations after the first 400 (learning starts, first
-  calls, compiling; start-up and the final evaluation and checkpoint lie outside every block) of several
-  runs; and the fraction of that time spent in the SAC update (timed again right after the loops, as the
-  machine's speed drifts); train() runs with this process's torch thread count (its --torch-threads), as
-  every other measurement here;
-- on the CPU, the same for hybrid_sac.train() without the critics' LayerNorm and, unless --no-compile, with
-  --compile; the runs alternate (one run of each, then again), so that a drift of the machine's speed touches
-  all alike. CleanRL's SAC is timed beside ours from its own code (not restated here) by
-  investigations/peer_sac_speed.py, in CleanRL's venv (benchmarks/peer_venvs.sh);
+- dense matmul throughput, GFLOP/s: torch.bmm [2,256,256] x [2,256,256] (one layer of the critic ensemble) and
+  torch.mm [256,256] x [256,256];
+- updates per second of each script's update on a fixed random batch, agent and optimizer built as the script's
+  train() builds them: hybrid_sac.py's online SAC update, offline_bc.py's BC update (no soft update: BC trains no
+  critic) and offline_cql.py's CQL update with 10 sampled actions;
+- FLOPs per update (FlopCounterMode: matmul-type operations of forward, backward and the rest; elementwise work is
+  not counted) and the achieved fraction of the bmm throughput, the bmm timed in blocks alternating with the
+  update's (the machine's speed drifts by tens of percent within minutes: a reference measured apart gave
+  fractions above 100%);
+- the same updates under torch.compile, as the scripts' --compile: the speed-up, the fraction of the bmm
+  throughput (FLOPs counted eagerly) and the seconds the first call takes (compiling; less with inductor's cache);
+- hybrid_sac.train()'s online iterations per second in steady state (env step included): the median over the
+  blocks of 100 iterations after the first 400 (learning starts at 256; start-up, first calls, compiling and the
+  final evaluation and checkpoint lie outside every block) of several runs, and the fraction of it spent in the
+  SAC update (timed again right after the loops, as the machine's speed drifts);
+- on the CPU, the same loop without the critics' LayerNorm and, unless --no-compile, with --compile, the runs
+  alternating (one of each, then again) so that a drift of the machine's speed touches all alike. CleanRL's SAC
+  is timed beside ours from its own code by investigations/peer_sac_speed.py (benchmarks/peer_venvs.sh);
 - when d3rlpy is installed (`pip install d3rlpy`; never a requirement of this project), d3rlpy's SAC,
   BC and CQL updates configured alike, timed in blocks alternating with the scripts', and the ratios.
 
-offline_cql.py sets glibc's malloc to keep freed blocks when it is imported (see there); in this process
-that holds for every measurement, SAC's, BC's and d3rlpy's too (for SAC and BC it made no difference
-beyond the noise; CQL's update it makes about a fifth faster). Times are medians over repetitions.
-Prints the tables and writes benchmarks/results/speed.md (or --results-dir).
+offline_cql.py sets glibc's malloc to keep freed blocks when it is imported (see there); in this process that holds
+for every measurement, SAC's, BC's and d3rlpy's too (for SAC and BC it made no difference beyond the noise; CQL's
+update it makes about a fifth faster). Times are medians over repetitions. Prints the tables and writes
+benchmarks/results/speed.md (or --results-dir).
 
---device cuda (default cpu): the agents, their optimizers, the fixed batches, the bmm and mm references
-and hybrid_sac.train() (its --cuda) on the GPU; every timed block ends with torch.cuda.synchronize(), so
-the times are the GPU's work done, not the CPU's launches; FLOPs are counted the same way (FlopCounterMode
-counts operations on any device); the d3rlpy comparison is skipped (it is a CPU comparison); each update
-is measured once more in a CUDA graph (the scripts' --cudagraphs), eager and compiled. Writes speed_cuda.md
-instead of speed.md. Without a GPU: one error line, exit status 2.
+--device cuda (default cpu): the agents, their optimizers, the fixed batches, the bmm and mm references and
+hybrid_sac.train() (its --cuda) on the GPU; every timed block ends with torch.cuda.synchronize(), so the times are
+the GPU's work done, not the CPU's launches; FLOPs are counted the same way (FlopCounterMode counts operations on any
+device); the d3rlpy comparison is skipped (it is a CPU comparison); each update is measured once more in a CUDA graph
+(the scripts' --cudagraphs), eager and compiled. Writes speed_cuda.md instead of speed.md. Without a GPU: one error
+line, exit status 2.
 """
 
 import argparse
@@ -77,6 +70,7 @@ import buffer  # noqa: E402
 import hybrid_sac  # noqa: E402
 import offline_bc  # noqa: E402
 import offline_cql  # noqa: E402
+from report import table  # noqa: E402  (benchmarks/, this script's folder, is on the path)
 
 OBS_DIM, ACT_DIM, BATCH, HIDDEN = 3, 1, 256, 256
 
@@ -99,14 +93,10 @@ def synchronize(device) -> None:
         torch.cuda.synchronize(device)
 
 
-def seconds_per_call(fn, budget: Budget, warmup: int = 5, device="cpu") -> float:
-    """Median over budget.repeats blocks of the time per call of fn, each block about block_seconds long."""
-    return alternating_seconds_per_call([fn], budget, warmup, device)[0]
-
-
 def alternating_seconds_per_call(fns, budget: Budget, warmup: int = 5, device="cpu") -> list:
-    """seconds_per_call of each of fns, their blocks alternating, so that a drift in the machine's speed
-    touches all alike. On a GPU each timed block starts and ends synchronized: it times the work done."""
+    """Per fn of fns, the median over budget.repeats blocks of the time per call, each block about block_seconds
+    long, the fns' blocks alternating so that a drift in the machine's speed touches all alike. On a GPU each timed
+    block starts and ends synchronized: it times the work done."""
     calls = []
     for fn in fns:
         for _ in range(warmup):
@@ -148,11 +138,8 @@ class Update:
     overrides: dict
 
     def make(self, compiled=False, device="cpu", cudagraphs=False):
-        """One update of the script (its make_update: the optimizer step, and the soft update where the script
-        makes one), as a function of nothing, on a fixed random batch; compiled: with the forward pass and
-        losses under torch.compile, as the scripts' --compile does; cudagraphs: captured in a CUDA graph at the
-        first call and replayed, as --cudagraphs does; agent, optimizer and batch on device, as the script's
-        train() puts them there."""
+        """One update of the script (its make_update) on a fixed random batch, as a function of nothing, built as
+        its train() builds it with --compile (compiled) and --cudagraphs (cudagraphs) on device."""
         args = self.module.Args(hidden_dim=HIDDEN, batch_size=BATCH, **self.overrides)
         agent = self.module.Agent(OBS_DIM, ACT_DIM, args).to(torch.device(device))
         critic_group = list(agent.qf.parameters()) + [agent.log_alpha]
@@ -188,8 +175,8 @@ def graphed_row(u: Update, eager_seconds: float, budget: Budget, device, compile
             continue
         print(f"{u.name}, {'torch.compile and ' if with_compile else ''}CUDA graphs ...", flush=True)
         try:
-            seconds = seconds_per_call(u.make(compiled=with_compile, device=device, cudagraphs=True), budget,
-                                       device=device)
+            seconds, = alternating_seconds_per_call([u.make(compiled=with_compile, device=device, cudagraphs=True)],
+                                                    budget, device=device)
             cells += [f"{seconds * 1e3:.3f}", f"{eager_seconds / seconds:.2f}"]
         except Exception as e:  # a capture failure: say so, the other figures still count
             cells += [f"failed: {type(e).__name__}: {str(e)[:80]}", ""]
@@ -197,10 +184,8 @@ def graphed_row(u: Update, eager_seconds: float, budget: Budget, device, compile
 
 
 def d3rlpy_updates():
-    """[(name, update as a function of nothing)] of d3rlpy's SAC, BC and CQL, configured like the scripts'
-    updates (batch, hidden layers, LayerNorm in the critics, 2 critics, BC by likelihood, CQL with 10
-    sampled actions), each on a fixed random batch through d3rlpy's public `update`; None when d3rlpy
-    is not installed."""
+    """[(name, update as a function of nothing)] of d3rlpy's SAC, BC and CQL, configured like the scripts', each
+    on a fixed random batch through d3rlpy's public `update`; None when d3rlpy is not installed."""
     try:
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             import d3rlpy  # imports gym, which prints a deprecation notice
@@ -239,31 +224,10 @@ BMM_A, BMM_B = torch.randn(2, HIDDEN, HIDDEN), torch.randn(2, HIDDEN, HIDDEN)
 BMM_FLOPS = 2 * 2 * HIDDEN**3
 
 
-def bmm_on(device):
-    """The reference: one layer of the critic ensemble's matmul, on device."""
-    a, b = BMM_A.to(device), BMM_B.to(device)
-    return lambda: torch.bmm(a, b)
-
-
-def matmul_throughput(budget: Budget, device="cpu") -> list:
-    """[(operation, seconds per call, FLOP/s)]."""
-    a, b = BMM_A.to(device), BMM_B.to(device)
-    cases = [(f"torch.bmm [2,{HIDDEN},{HIDDEN}] x [2,{HIDDEN},{HIDDEN}]", bmm_on(device), BMM_FLOPS),
-             (f"torch.mm [{HIDDEN},{HIDDEN}] x [{HIDDEN},{HIDDEN}]", lambda: torch.mm(a[0], b[0]), 2 * HIDDEN**3)]
-    rows = []
-    for name, fn, flops in cases:
-        seconds = seconds_per_call(fn, budget, warmup=50, device=device)
-        rows.append((name, seconds, flops / seconds))
-    return rows
-
-
 def training_loop_stamps(iterations: int, block: int, device="cpu", compile=False, layer_norm=True) -> list:
-    """[(iteration, perf_counter)] at every block-th iteration of hybrid_sac.train() online, `iterations` of them
-    (the last included; progress bar silenced), on the GPU (--cuda) for device cuda, else on the CPU (--no-cuda,
-    even on a machine with a GPU); compile: its --compile; layer_norm: its --critic-layer-norm. The clock is read
-    as the loop adds the iteration's row to its replay buffer (once per online iteration). With this process's
-    torch thread count (--torch-threads), as every other measurement here: train()'s own default shares the
-    cores among the trainings running on the machine."""
+    """[(iteration, perf_counter)] at every block-th of `iterations` of hybrid_sac.train() online, read as the loop
+    adds the iteration's row to its replay buffer. With this process's torch thread count, as every other
+    measurement here: train()'s own default shares the cores among the trainings running on the machine."""
     stamps, add = [], buffer.ReplayBuffer.add
 
     def clocked_add(rb, *args):
@@ -283,11 +247,6 @@ def training_loop_stamps(iterations: int, block: int, device="cpu", compile=Fals
     return stamps
 
 
-def block_seconds(stamps: list, first: int) -> list:
-    """Seconds per iteration of each block between consecutive stamps, from iteration `first` on."""
-    return [(t1 - t0) / (i1 - i0) for (i0, t0), (i1, t1) in zip(stamps, stamps[1:]) if i0 >= first]
-
-
 THREADS_NOTE = ("## Several trainings at once\n\nThe table of cases (one training alone, 2 and 3 at once, torch's "
                 "threads shared or not) is [threads.md](threads.md), made by "
                 "`python benchmarks/investigations/threads.py`.")
@@ -302,22 +261,12 @@ LOOPS_NOTE = (
     "([peer_sac_speed.md](peer_sac_speed.md)).")
 
 
-def table(header: list, rows: list) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
-
-
 def cpu_model() -> str:
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
     return platform.processor() or "unknown CPU"
-
-
-def gpu_model(device) -> str:
-    props = torch.cuda.get_device_properties(device)
-    return f"{props.name}, {props.total_memory / 2**30:.0f} GiB"
 
 
 def main():
@@ -341,13 +290,23 @@ def main():
         torch.set_num_threads(args.threads)
     torch.manual_seed(1)
     load_before = os.getloadavg()
-    gpu = f", GPU: {gpu_model(device)}" if cuda else ""
+    props = torch.cuda.get_device_properties(device) if cuda else None
+    gpu_model = f"{props.name}, {props.total_memory / 2**30:.0f} GiB" if cuda else None
+    gpu = f", GPU: {gpu_model}" if cuda else ""
     print(f"torch {torch.__version__}, torch.get_num_threads() = {torch.get_num_threads()}, "
           f"{os.cpu_count()} CPUs ({cpu_model()}), load average {load_before[0]:.2f}{gpu}", flush=True)
 
     print("matmul throughput ...", flush=True)
-    matmuls = matmul_throughput(budget, device)
-    bmm_here = bmm_on(device)
+    a, b = BMM_A.to(device), BMM_B.to(device)
+
+    def bmm_here():  # the reference: one layer of the critic ensemble's matmul
+        return torch.bmm(a, b)
+    matmul_rows = []
+    for name, fn, flops in [(f"torch.bmm [2,{HIDDEN},{HIDDEN}] x [2,{HIDDEN},{HIDDEN}]", bmm_here, BMM_FLOPS),
+                            (f"torch.mm [{HIDDEN},{HIDDEN}] x [{HIDDEN},{HIDDEN}]", lambda: torch.mm(a[0], b[0]),
+                             2 * HIDDEN**3)]:
+        seconds, = alternating_seconds_per_call([fn], budget, warmup=50, device=device)
+        matmul_rows.append([name, f"{seconds * 1e6:.1f}", f"{flops / seconds / 1e9:.1f}"])
 
     update_rows, update_seconds, compiled_rows, graph_rows = [], [], [], []
     for u in UPDATES:
@@ -391,7 +350,9 @@ def main():
     for _ in range(runs):
         for name, run in list(loops.items()):
             try:
-                loop_blocks[name] += block_seconds(run(iterations, block), first)
+                stamps = run(iterations, block)  # seconds per iteration of each block from iteration `first` on
+                loop_blocks[name] += [(t1 - t0) / (i1 - i0) for (i0, t0), (i1, t1) in zip(stamps, stamps[1:])
+                                      if i0 >= first]
             except Exception as e:  # no C++ compiler, or an inductor failure: its row says so
                 if name != COMPILED:
                     raise
@@ -401,7 +362,7 @@ def main():
     per_iteration = per["hybrid_sac.py"]
     # the SAC update (UPDATES[0], the loop's) timed again right after the loop: the machine's speed drifts
     # between measurements minutes apart, and the fraction below compares the loop with the nearer one
-    sac_update_seconds = seconds_per_call(UPDATES[0].make(device=device), budget, device=device)
+    sac_update_seconds, = alternating_seconds_per_call([UPDATES[0].make(device=device)], budget, device=device)
 
     def middle_half(name):  # "median (first quartile-third quartile)" of the program's blocks, ms per iteration
         q1, _, q3 = statistics.quantiles(loop_blocks[name], n=4) if len(loop_blocks[name]) > 1 else [per[name]] * 3
@@ -422,7 +383,7 @@ def main():
                             f"{seconds / our_seconds:.2f}"])
     load_after = os.getloadavg()
 
-    on_gpu = (f"the GPU: {gpu_model(device)} (every timed block ends with torch.cuda.synchronize(); float32 "
+    on_gpu = (f"the GPU: {gpu_model} (every timed block ends with torch.cuda.synchronize(); float32 "
               f"matmuls at torch's default precision, no TF32, as in the scripts), " if cuda else "")
     text = "\n\n".join([
         "# Speed on this machine" + ("'s GPU" if cuda else ""),
@@ -433,8 +394,7 @@ def main():
         f"figures drop when the load exceeds the free cores). Times: medians over {budget.repeats} blocks of about "
         f"{budget.block_seconds} s.",
         "## Dense matmul",
-        table(["operation", "µs per call", "GFLOP/s"],
-              [[name, f"{seconds * 1e6:.1f}", f"{rate / 1e9:.1f}"] for name, seconds, rate in matmuls]),
+        table(["operation", "µs per call", "GFLOP/s"], matmul_rows),
         f"## Updates (batch {BATCH}, hidden {HIDDEN}, a fixed random batch)",
         table(["update", "ms per update", "updates/s", "MFLOP per update", "achieved GFLOP/s",
                "bmm GFLOP/s alongside", "fraction of bmm GFLOP/s"], update_rows),

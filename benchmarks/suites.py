@@ -148,11 +148,10 @@ def pendulum(args, mode: str, b: dict, refs: dict) -> Suite:
                  "(sac-expert), all evaluated every 100 iterations. \"CPU s / 1,000 iterations\": the training "
                  "process's user + system CPU time (1 torch thread, evaluations and start-up included) per 1,000 "
                  "iterations, mean over seeds; \"× sac-expert\": that over sac-expert's.",
-                 [e("rlpd", "sac", "hybrid_sac.py", (), None, b["rlpd_reference"], eval_every=RLPD_EVAL_EVERY),
-                  e("rlpd", "sac-expert", "hybrid_sac.py", (), "expert", b["rlpd_reference"],
-                    eval_every=RLPD_EVAL_EVERY),
-                  e("rlpd", "sac-expert-rlpd", "hybrid_sac.py", RLPD_FLAGS, "expert", b["rlpd"],
-                    eval_every=RLPD_EVAL_EVERY)]),
+                 [e("rlpd", name, "hybrid_sac.py", flags, d, iterations, eval_every=RLPD_EVAL_EVERY)
+                  for name, flags, d, iterations in [("sac", (), None, b["rlpd_reference"]),
+                                                     ("sac-expert", (), "expert", b["rlpd_reference"]),
+                                                     ("sac-expert-rlpd", RLPD_FLAGS, "expert", b["rlpd"])]]),
     }
     settings = (f"{mode} mode: online and hybrid SAC {b['sac']:,} iterations, BC {b['bc']:,}, CQL {b['cql']:,}"
                 f"{' with ' + ' '.join(b['cql_flags']) if b['cql_flags'] else ''}, offline-to-online CQL "
@@ -201,11 +200,9 @@ def mujoco(args, b: dict, refs: dict, source: str) -> Suite:
                           iterations, switch=switch, eval_every=MUJOCO_EVAL_EVERY)
     cql, alpha = b["cql"], "alpha" + CORL_CQL_ALPHA[1]
     groups = {
-        "online_hybrid": [e("online_hybrid", "sac", "hybrid_sac.py", (), None, b["sac"]),
-                          e("online_hybrid", "sac-medium-replay", "hybrid_sac.py", (), "medium-replay", b["sac"]),
-                          e("online_hybrid", "sac-expert", "hybrid_sac.py", (), "expert", b["sac"]),
-                          e("online_hybrid", "sac-medium-replay-rlpd", "hybrid_sac.py", RLPD_FLAGS, "medium-replay",
-                            b["rlpd"])],
+        "online_hybrid": [e("online_hybrid", f"sac{'-' + d if d else ''}", "hybrid_sac.py", (), d, b["sac"])
+                          for d in (None, "medium-replay", "expert")]
+        + [e("online_hybrid", "sac-medium-replay-rlpd", "hybrid_sac.py", RLPD_FLAGS, "medium-replay", b["rlpd"])],
         "offline": [e("offline", f"bc-{d}", "offline_bc.py", (), d, b["bc"]) for d in ("expert", "medium")]
         + [e("offline", f"cql-{d}", "offline_cql.py", (), d, cql) for d in ("medium", "medium-replay")],
         "offline_to_online": [e("offline_to_online", f"cql-medium-replay{w}-then-online", "offline_cql.py",
