@@ -59,7 +59,7 @@ class Args:
     cuda: bool = True
     """train on the GPU when there is one (CleanRL's flag); without one the run is on the CPU and says so"""
     torch_threads: Optional[int] = None
-    """torch's CPU threads (None: the cores free to this run, counted again at every log interval; Linux)"""
+    """torch's CPU threads (None: the cores free to this run, counted again each second; Linux only)"""
     overwrite: bool = False
     """start anew in a --run-dir that holds an earlier run, deleting its files (default: refuse it)"""
 
