@@ -363,10 +363,10 @@ def stop_signals():
 def choose_device(args: Args, offline) -> tuple:
     """The device, and a note on it for the first line. On a GPU the offline data moves there when it takes at
     most half the free memory (CORL keeps it there); else its batches are copied there."""
-    if args.cudagraphs and not (args.cuda and torch.cuda.is_available()):
-        raise UsageError("--cudagraphs needs a GPU, and this run is on the CPU ("
-                         + ("no GPU found" if args.cuda else "--no-cuda") + "); leave --cudagraphs out")
-    if not (args.cuda and torch.cuda.is_available()):
+    on_cpu = "no GPU found" if args.cuda and not torch.cuda.is_available() else "--no-cuda" if not args.cuda else ""
+    if on_cpu and args.cudagraphs:
+        raise UsageError(f"--cudagraphs needs a GPU, and this run is on the CPU ({on_cpu}); leave --cudagraphs out")
+    if on_cpu:
         return torch.device("cpu"), "device: cpu" + (" (no GPU found)" if args.cuda else "")
     if offline is not None and offline.nbytes() <= torch.cuda.mem_get_info()[0] // 2:
         offline.to(torch.device("cuda"))
