@@ -91,7 +91,7 @@ def main(default_env_id="Pendulum-v1"):
     parser.add_argument("--alf-buffer", metavar="PATH", help="Pendulum-v1: also run hybrid SAC with this ALF buffer")
     parser.add_argument("--only", nargs="+", metavar="GROUP", help="run and report only these groups")
     parser.add_argument("--experiments", nargs="+", metavar="NAME",
-                        help="only the experiments whose names begin with these (the tables' names; bc-)")
+                        help="only these experiments (the tables' names), or those whose names begin with these (bc-)")
     for kind, what in [("sac", "online and hybrid SAC"), ("rlpd", "RLPD-style hybrid SAC (15 times default hybrid "
                        "SAC's CPU per iteration)"), ("bc", "BC"), ("cql", "offline CQL, and offline-to-online CQL's "
                        "offline phase"), ("cql-long", "the cql_weight group's -long run (MuJoCo)")]:
@@ -127,7 +127,8 @@ def main(default_env_id="Pendulum-v1"):
 
 
 def select(parser, suite: suites.Suite, only: list, names: list):
-    """Keep the groups of --only and, of them, the experiments whose names begin with one of --experiments; a name
+    """Keep the groups of --only and, of them, the experiments --experiments names: a name that is an experiment's
+    selects that one (`sac`, not `sac-expert`), any other the experiments whose names begin with it (`bc-`); a name
     or group that selects nothing is one error line."""
     if unknown := set(only) - set(suite.groups):
         parser.error(f"--only: no group {', '.join(sorted(unknown))} (choose from {', '.join(suite.groups)})")
@@ -135,8 +136,10 @@ def select(parser, suite: suites.Suite, only: list, names: list):
     for name in names or ():
         if not any(n.startswith(name) for n in every):
             parser.error(f"--experiments: no experiment's name begins with {name}")
+    def chosen(n: str) -> bool:
+        return not names or any(n == name or (name not in every and n.startswith(name)) for name in names)
     for group_name, group in list(suite.groups.items()):
-        group.experiments = [e for e in group.experiments if e.name.startswith(tuple(names or ("",)))]
+        group.experiments = [e for e in group.experiments if chosen(e.name)]
         if group_name not in only or not group.experiments:
             del suite.groups[group_name]
     if not suite.groups:

@@ -387,3 +387,16 @@ def test_data_scale_writes_every_row_of_its_table(tmp_path):
 def test_data_scale_times_a_command_and_reads_its_peak_rss():
     result = data_scale.timed_command([sys.executable, "-c", "print('hello')"])
     assert result["output"] == "hello\n" and result["wall"] > 0 and result["ru_maxrss"] > 1
+
+
+def test_experiments_picks_an_experiment_by_its_whole_name_and_others_by_their_beginning(tmp_path):
+    def chosen(names):
+        args = SimpleNamespace(env_id="Hopper-v5", datasets_dir=tmp_path, threads=1, seeds=[1])
+        suite = suites.mujoco(args, dict(suites.MUJOCO_ITERATIONS), *buffer.reference_returns("Hopper-v5", None))
+        learning.select(None, suite, list(suite.groups), names)
+        return sorted(e.name for group in suite.groups.values() for e in group.experiments)
+
+    assert chosen(["sac"]) == ["sac"]
+    assert chosen(["bc-"]) == ["bc-expert", "bc-medium"]
+    assert chosen(["sac-medium-replay"]) == ["sac-medium-replay"]
+    assert chosen(["sac-medium"]) == ["sac-medium-replay", "sac-medium-replay-rlpd"]
