@@ -51,9 +51,10 @@ def run_then_report(parser, args, suite: suites.Suite, results_dir: Path):
     print(f"{suite.settings}; {args.jobs} run(s) at a time; seeds {' '.join(map(str, args.seeds))}", flush=True)
     runner.sync_records(experiments, args.seeds, results_dir)
     try:
-        if not args.report_only:
-            runner.run_grid(experiments, args.seeds, args.jobs, args.threads, args.rerun_older_code, results_dir,
-                            args.address)
+        with runner.sigterm_as_interrupt():  # SIGTERM as Ctrl-C: the running runs checkpoint, then exit 130
+            if not args.report_only:
+                runner.run_grid(experiments, args.seeds, args.jobs, args.threads, args.rerun_older_code, results_dir,
+                                args.address)
     except RunFailed as e:
         parser.exit(2, f"error: {e}\n")
     except KeyboardInterrupt:

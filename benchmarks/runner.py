@@ -21,6 +21,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -132,9 +133,30 @@ def local_command(run: Run, out_dir: Path, data: Optional[bytes]) -> list:
     return command
 
 
+@contextmanager
+def cancellable():
+    """Ray cancels a running task (run_all, on Ctrl-C or SIGTERM at the driver) by raising KeyboardInterrupt in its
+    worker's main thread as SIGINT would (_thread.interrupt_main), which does nothing where SIGINT is ignored: in
+    the workers of a driver started in the background by a non-interactive shell, which inherit that. So SIGINT is
+    handled while a task runs (as it is in an interactive shell's workers), and put back after it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
 def execute(run: Run, data: Optional[bytes], threads: int, rerun_older_code: bool) -> dict:
     """A Ray task: run.command in run's directory on this node, unless a run of this very command and data is
     there unfinished with a checkpoint, which continues (--resume). Returns what the driver records, or why not."""
+    with cancellable():
+        return execute_here(run, data, threads, rerun_older_code)
+
+
+def execute_here(run: Run, data: Optional[bytes], threads: int, rerun_older_code: bool) -> dict:
     host = socket.gethostname()
     if missing := [name for name in NEEDED_MODULES if importlib.util.find_spec(name) is None]:
         return {"error": f"node {host} lacks the Python package(s) {', '.join(missing)} that the scripts need "
@@ -203,8 +225,28 @@ def one_line(error: BaseException) -> str:
 
 
 @contextmanager
+def sigterm_as_interrupt():
+    """SIGTERM handled as Ctrl-C is, for the with-block: a KeyboardInterrupt, on which run_all stops the running runs
+    so that they write their checkpoints. A runner started in the background from a non-interactive shell ignores
+    SIGINT, so SIGTERM is how to stop it; by default (and with the handler ray.init sets) it ended the driver and its
+    runs without a checkpoint. Signal handlers are the main thread's: elsewhere, nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+    before = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+@contextmanager
 def ray_cluster(address: Optional[str], jobs: int):
-    """Ray embedded on this machine (address None: `jobs` CPUs) or the cluster at address, for the with-block."""
+    """Ray embedded on this machine (address None: `jobs` CPUs) or the cluster at address, for the with-block
+    (SIGTERM handled as Ctrl-C: sigterm_as_interrupt, set again after ray.init has set its own)."""
     host = None if address in (None, "auto") else address.rsplit(":", 1)[0]
     on_loopback = address is None or host in ("127.0.0.1", "localhost")
     if on_loopback:
@@ -227,18 +269,24 @@ def ray_cluster(address: Optional[str], jobs: int):
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     options = dict(runtime_env={"working_dir": str(ROOT), "excludes": ["benchmarks/results/"]},
                    log_to_driver=False, logging_level="error")
+    sigterm = signal.getsignal(signal.SIGTERM)
     try:
-        if address is None:  # "local": a new instance, whatever RAY_ADDRESS or an earlier cluster says
-            ray.init(address="local", num_cpus=jobs, include_dashboard=False, **options)
-        else:
-            ray.init(address=address, **options)
-    except Exception as e:  # no cluster at auto, another Ray version, ...
-        where = "cannot start Ray on this machine" if address is None else f"--address {address}: cannot join it"
-        raise RunFailed(f"{where}: {one_line(e)}") from None
-    try:
-        yield ray
-    finally:
-        ray.shutdown()
+        try:
+            if address is None:  # "local": a new instance, whatever RAY_ADDRESS or an earlier cluster says
+                ray.init(address="local", num_cpus=jobs, include_dashboard=False, **options)
+            else:
+                ray.init(address=address, **options)
+        except Exception as e:  # no cluster at auto, another Ray version, ...
+            where = "cannot start Ray on this machine" if address is None else f"--address {address}: cannot join it"
+            raise RunFailed(f"{where}: {one_line(e)}") from None
+        try:
+            with sigterm_as_interrupt():
+                yield ray
+        finally:
+            ray.shutdown()
+    finally:  # ray.init's handler (sys.exit) gone with its cluster
+        if threading.current_thread() is threading.main_thread() and sigterm is not None:
+            signal.signal(signal.SIGTERM, sigterm)
 
 
 def store(run: Run, result: dict):

@@ -8,8 +8,11 @@ import math
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -400,3 +403,50 @@ def test_experiments_picks_an_experiment_by_its_whole_name_and_others_by_their_b
     assert chosen(["bc-"]) == ["bc-expert", "bc-medium"]
     assert chosen(["sac-medium-replay"]) == ["sac-medium-replay"]
     assert chosen(["sac-medium"]) == ["sac-medium-replay", "sac-medium-replay-rlpd"]
+
+
+SIGTERM_DRIVER = """import pathlib, sys
+sys.path.insert(0, {benchmarks!r})
+import suites
+suites.RUNS, suites.DATASETS, suites.EVAL_EPISODES = pathlib.Path({runs!r}), pathlib.Path({datasets!r}), 1
+import learning
+sys.argv = ["learning.py", *{argv!r}]
+learning.main()
+"""
+
+
+def test_sigterm_stops_a_grid_as_ctrl_c_does_its_runs_checkpointed(tmp_path):
+    """A runner started in the background by a non-interactive shell ignores SIGINT: SIGTERM stops it as Ctrl-C
+    does. The running run gets it too, writes its checkpoint (hybrid_sac.py's interval, 5,000, is past its end)
+    and ends; the driver exits 130 with the same line."""
+    runs = tmp_path / "runs"
+    driver = SIGTERM_DRIVER.format(benchmarks=str(ROOT / "benchmarks"), runs=str(runs),
+                                   datasets=str(tmp_path / "datasets"),
+                                   argv=["--quick", "--only", "online", "--sac-iterations", "3000",
+                                         "--results-dir", str(tmp_path / "results")])
+    process = subprocess.Popen([sys.executable, "-c", driver], cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    run_dir, deadline = runs / "online" / "sac" / "seed1", time.time() + 240
+    try:
+        while runner.last_iteration(run_dir) == 0 and process.poll() is None and time.time() < deadline:
+            time.sleep(0.2)  # until the run has evaluated once: training
+        assert runner.last_iteration(run_dir) > 0, process.communicate(timeout=60)
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=180)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, err[-3000:]
+    assert err.strip().splitlines()[-1] == ("interrupted: the running runs wrote their checkpoints; the same command "
+                                            "continues them")
+    checkpoints = [int(p.name.split("-")[1]) for p in (run_dir / "train" / "algorithm").glob("ckpt-*")
+                   if p.name.split("-")[1].isdigit()]
+    assert checkpoints and max(checkpoints) < 3000, checkpoints  # written on the signal, mid-run
+    assert runner.last_iteration(run_dir) < 3000
+    def command_line(pid):
+        try:
+            return Path("/proc", pid, "cmdline").read_bytes()
+        except OSError:  # ended meanwhile
+            return b""
+    assert not [pid for pid in os.listdir("/proc") if pid.isdigit() and str(run_dir).encode() in command_line(pid)]
