@@ -21,16 +21,19 @@ Peers (make their venvs first: `bash benchmarks/peer_venvs.sh`):
 Every peer is evaluated as our scripts are: --eval-episodes (10) deterministic episodes every --eval-interval
 iterations and at the end, seeds seed + 1,000,000 + episode, normalized with the buffer's reference returns
 (D4RL's for an online MuJoCo task). OUT gets eval.jsonl (one line per evaluation: iteration, env_steps,
-return_mean, return_std, normalized_score), benchmark_command.json (this command, the SHA-256 of the code it
-ran, ours and the peer's file, and of the data; the peer's package and version) and benchmark_time.json
-(wall and CPU seconds), the files learning.py keeps in records/<group>/<experiment>/seed<k>/. Bad input (no
-venv, no dataset, an unknown env, a finished run without --overwrite) is one line `error: ...` and exit 2.
+return_mean, return_std, normalized_score), benchmark_command.json (this command, the SHA-256 of our code it
+ran (code_files) and of the data; the peer's package, version and the SHA-256 of its file) and
+benchmark_time.json (wall and CPU seconds), the files learning.py keeps in records/<group>/<experiment>/seed<k>/.
+learning.py runs the MuJoCo suite's peer rows through this command (suites.py). Bad input (no venv, no dataset,
+an unknown env, a finished run without --overwrite) is one line `error: ...` and exit 2.
 """
 import argparse
+import ctypes
 import hashlib
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
 import time
@@ -44,8 +47,24 @@ PEERS = {  # name: (package, its venv, the runner the venv's python runs)
     "d3rlpy-bc": ("d3rlpy", ".venv-d3rlpy", "benchmarks/peer_runs/d3rlpy_offline.py"),
     "d3rlpy-cql": ("d3rlpy", ".venv-d3rlpy", "benchmarks/peer_runs/d3rlpy_offline.py"),
 }
-# the peer's own file that the run executes, hashed into the stamp (its version is stamped too)
+# the peer's own file that the run executes, hashed into the stamp's "peer" (its version is stamped too)
 PEER_FILES = {"cleanrl": "cleanrl/sac_continuous_action.py", "d3rlpy": "d3rlpy/algos/qlearning/cql.py"}
+# our code that a peer's run reads besides this file and its runner: d3rlpy_offline.py evaluates with offline_cql.py
+# and takes --config like-ours from offline_cql.py's and offline_bc.py's defaults
+OUR_FILES = {"cleanrl": ("buffer.py",), "d3rlpy": ("buffer.py", "collect.py", "offline_bc.py", "offline_cql.py")}
+
+
+def code_files(peer: str) -> list:
+    """The files of this repository a peer's run executes: the stamp's code_sha256 hashes them (runner.py's
+    code_sha256 too, so that a report tells a run made by older code without the peer's venv). The peer's own
+    file, in its venv, is hashed apart (stamp["peer"]["file_sha256"])."""
+    package, _, runner = PEERS[peer]
+    return [Path(__file__).resolve(), ROOT / runner, *(ROOT / name for name in OUR_FILES[package])]
+
+
+def venv_python(peer: str, venv=None) -> Path:
+    """The python of the peer's venv: venv's, or by default .venv-<package> in the repository's."""
+    return (Path(venv) if venv else ROOT / PEERS[peer][1]) / "bin" / "python"
 
 
 class UsageError(Exception):
@@ -110,9 +129,9 @@ def check_env(env_id: str) -> int:
 
 def prepare(args) -> tuple:
     """(the venv's python, the inner command, the stamp); a UsageError for input that cannot work."""
-    package, venv_name, runner = PEERS[args.peer]
-    venv = Path(args.venv) if args.venv else ROOT / venv_name
-    python = venv / "bin" / "python"
+    package, _, runner = PEERS[args.peer]
+    python = venv_python(args.peer, args.venv)
+    venv = python.parent.parent
     if not python.exists():
         raise UsageError(f"{venv}: no peer venv for {args.peer} ({python} missing); make it with "
                          f"`bash benchmarks/peer_venvs.sh {package}`")
@@ -159,11 +178,20 @@ def prepare(args) -> tuple:
     peer_version, peer_dir = version.stdout.split("\n")[:2]
     peer_file = Path(peer_dir).parent / PEER_FILES[package]
     stamp = {"command": ["benchmarks/peers.py", *sys.argv[1:]],
-             "code_sha256": sha256_files(__file__, ROOT / runner, ROOT / "buffer.py", peer_file),
+             "code_sha256": sha256_files(*code_files(args.peer)),
              "data_sha256": data and sha256_files(data),
              "peer": {"package": package, "version": peer_version, "file": PEER_FILES[package],
                       "file_sha256": sha256_files(peer_file)}}
     return [str(python), str(ROOT / runner), *inner], stamp
+
+
+def die_with_parent():
+    """The peer's process gets SIGTERM when this one dies (runner.py stops a run with SIGTERM, which ends this
+    process at once): else it would train on, orphaned, into a run directory that the next run takes over."""
+    try:
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:  # not Linux
+        pass
 
 
 def write_json(path: Path, obj):
@@ -186,7 +214,7 @@ def main(argv=None) -> int:
     env = dict(os.environ, OMP_NUM_THREADS=str(args.torch_threads), MKL_NUM_THREADS=str(args.torch_threads))
     env.pop("PYTHONPATH", None)  # the project venv's packages must not leak into the peer's
     before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.time()
-    status = subprocess.run(command, cwd=ROOT, env=env).returncode
+    status = subprocess.run(command, cwd=ROOT, env=env, preexec_fn=die_with_parent).returncode
     wall, after = time.time() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
     if status:
         print(f"error: {args.peer}: the peer's run failed (exit status {status}); its output is above",

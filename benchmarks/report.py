@@ -189,7 +189,9 @@ def report(suite: Suite, seeds: list, results_dir: Path, command_line: str) -> s
         published = "" if group.published is None else f"\n**Published points to read it against.** {group.published}\n"
         columns = list(dict.fromkeys(key for row in rows for key in row))
         markdown = table(columns, [[row.get(c, "") for c in columns] for row in rows])
-        parts.append(f"## {name}\n\n{group.text}\n\n{markdown}\n\n{older_code_note(experiments, seeds)}"
+        # the peers' rows are named for the peer (cleanrl-sac, d3rlpy-...); what they are, where the table has one
+        peers = f" {group.peer_text}" if group.peer_text and any(e.peer for e in experiments) else ""
+        parts.append(f"## {name}\n\n{group.text}{peers}\n\n{markdown}\n\n{older_code_note(experiments, seeds)}"
                      f"{data_note(experiments, seeds) if suite.solved_return is None else ''}![{name}]({png.name})\n\n"
                      f"Commands, for seed K:\n\n{commands}\n{published}")
     return "\n".join(parts)

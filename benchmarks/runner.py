@@ -39,6 +39,9 @@ NO_THREADS_FLAG = ("collect.py",)  # scripts without --torch-threads (OMP_NUM_TH
 # (26% less CPU, benchmarks/investigations/cql_malloc.md); the same results
 MALLOC_TUNING = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}
 TASK_RETRIES = 3  # a task whose worker process or node dies is started again this many times
+# a peer's own code (CleanRL's, d3rlpy's) runs through this script, in the peer's venv: `benchmarks/peers.py <peer>
+# ... --data <dataset> ... --out <run dir>`; it has no checkpoint, so an interrupted peer run starts again
+PEERS_SCRIPT = "benchmarks/peers.py"
 
 
 class RunFailed(Exception):
@@ -59,18 +62,44 @@ def file_sha256(*paths) -> str:
     return sha256(*(Path(path).read_bytes() for path in paths))
 
 
+_hashed = {}  # (path, size, mtime) -> SHA-256: a dataset of a GB is hashed once per process, not once per run
+
+
+def dataset_sha256(path: Path) -> str:
+    info = Path(path).stat()
+    key = (str(os.path.abspath(path)), info.st_size, info.st_mtime_ns)
+    if key not in _hashed:
+        _hashed[key] = file_sha256(path)
+    return _hashed[key]
+
+
+def peers_module():
+    """benchmarks/peers.py (the peers, their venvs and the code their runs read), imported on the driver only."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import peers
+    return peers
+
+
 def code_sha256(command: list) -> str:
-    """The code a run reads: the script it runs and buffer.py, which every script imports."""
+    """The code a run reads: the script it runs and buffer.py, which every script imports; a peer's run, the files
+    of ours that peers.py's code_files names (the peer's own file is in its venv, hashed in its stamp's "peer")."""
+    if command[0] == PEERS_SCRIPT:
+        return file_sha256(*peers_module().code_files(command[1]))
     return file_sha256(ROOT / command[0], ROOT / "buffer.py")
 
 
+def data_flag(command: list) -> str:
+    """The flag that names a command's dataset: peers.py's --data, our scripts' --offline-buffer-dir."""
+    return "--data" if command[0] == PEERS_SCRIPT else "--offline-buffer-dir"
+
+
 def data_file(command: list) -> Optional[Path]:
-    """The buffer file of a command's --offline-buffer-dir (None without one)."""
-    if "--offline-buffer-dir" not in command:
+    """The buffer file of a command's dataset (None without one)."""
+    if data_flag(command) not in command:
         return None
     sys.path.insert(0, str(ROOT))
     import buffer  # here, not at the top: a worker runs this module without needing the project's packages
-    return buffer.find_buffer_file(ROOT / command[command.index("--offline-buffer-dir") + 1])
+    return buffer.find_buffer_file(ROOT / command[command.index(data_flag(command)) + 1])
 
 
 def compare_stamps(run_dir: Path, stamp: dict, rerun_older_code: bool) -> tuple:
@@ -93,13 +122,33 @@ class Run:
     outputs: tuple  # the files of run_dir that the task sends back
     stamp: dict = field(default_factory=dict)
     data: Optional[Path] = None  # the dataset file, sent through the object store
+    unrecorded: tuple = ()  # flags the run gets that its command and stamp leave out (a peer's venv)
 
     @classmethod
     def of(cls, label: str, command: list, run_dir: Path, outputs=("eval.jsonl",)) -> "Run":
         data = data_file(command)  # the stamp hashes what a run reads: its code and its data
         stamp = {"command": list(command), "code_sha256": code_sha256(command),
-                 "data_sha256": data and file_sha256(data)}
-        return cls(label, list(command), Path(os.path.abspath(run_dir)), tuple(outputs), stamp, data)
+                 "data_sha256": data and dataset_sha256(data)}
+        # a peer's venv is not in the repository that travels to the workers: this machine's, at the same path there
+        unrecorded = ("--venv", str(peer_venv(command).parent.parent)) if command[0] == PEERS_SCRIPT else ()
+        return cls(label, list(command), Path(os.path.abspath(run_dir)), tuple(outputs), stamp, data, unrecorded)
+
+
+def peer_venv(command: list) -> Path:
+    """The python of the venv that a peer's command runs in."""
+    return peers_module().venv_python(command[1])
+
+
+def check_peer_venvs(runs: list):
+    """RunFailed, one line, where a peer run is to be made and its venv is not there."""
+    missing = {}
+    for run in runs:
+        if run.command[0] == PEERS_SCRIPT and not peer_venv(run.command).exists():
+            missing.setdefault(rel(peer_venv(run.command).parent.parent), []).append(run.command[1])
+    if missing:
+        venvs = "; ".join(f"{venv} (for {', '.join(sorted(set(peers)))})" for venv, peers in missing.items())
+        raise RunFailed(f"no peer venv {venvs}: make it with `bash benchmarks/peer_venvs.sh` (or leave the peer "
+                        f"rows out with --experiments)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -129,7 +178,7 @@ def local_command(run: Run, out_dir: Path, data: Optional[bytes]) -> list:
         if not dataset.exists():
             dataset.parent.mkdir(parents=True, exist_ok=True)
             write_atomically(dataset, data)
-        command[command.index("--offline-buffer-dir") + 1] = str(dataset)
+        command[command.index(data_flag(command)) + 1] = str(dataset)
     return command
 
 
@@ -180,6 +229,7 @@ def execute_here(run: Run, data: Optional[bytes], threads: int, rerun_older_code
     # as a run is bitwise the same at a given count
     if Path(command[0]).name not in NO_THREADS_FLAG:
         command += ["--torch-threads", str(threads)]
+    command += run.unrecorded
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), **MALLOC_TUNING}
     start = time.time()
     with open(out_dir / LOG_FILE, "a" if resume else "w") as log:
@@ -201,8 +251,12 @@ def execute_here(run: Run, data: Optional[bytes], threads: int, rerun_older_code
         hint = "; it was made by older code: --rerun-older-code starts it again" if older and resume else ""
         return {"error": f"failed ({why}) on {host}{hint}; its last line: {lines[-1].strip()[:300]!r}; "
                          f"the log: {out_dir / LOG_FILE}"}
+    stamp = json.loads(stamp_path.read_text()) if stamp_path.exists() else {}
+    if not resume:  # peers.py writes its own stamp: ours (the recorded command) with what it adds (the peer's version)
+        stamp = {**stamp, **run.stamp}
+        stamp_path.write_text(json.dumps(stamp))
     return {"host": host, "outputs": {name: (out_dir / name).read_bytes() for name in run.outputs},
-            "stamp": json.loads(stamp_path.read_text()),
+            "stamp": stamp,
             # a resumed run's times are its last part's only: marked, and left out of the CPU-time columns
             "timing": {"wall_seconds": time.time() - start, "resumed": resume,
                        "cpu_seconds": usage.ru_utime + usage.ru_stime}}
@@ -416,6 +470,9 @@ def run_grid(experiments: list, seeds: list, jobs: int, threads: int, rerun_olde
     runs = [] if made else unfinished_runs()
     if not made and not runs:  # all done: no cluster to start or join
         return
+    check_peer_venvs(runs)
     with ray_cluster(address, jobs) as ray:
         run_all(ray, made, threads, rerun_older_code)
-        run_all(ray, runs or unfinished_runs(), threads, rerun_older_code, on_finished=record)
+        if not runs:
+            check_peer_venvs(runs := unfinished_runs())
+        run_all(ray, runs, threads, rerun_older_code, on_finished=record)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from runner import ROOT, rel
+from runner import PEERS_SCRIPT, ROOT, rel
 
 BENCH = ROOT / "benchmarks"
 RUNS, DATASETS = BENCH / "runs", BENCH / "datasets"
@@ -21,6 +21,8 @@ EVAL_EVERY = 250  # Pendulum's; a MuJoCo task's: MUJOCO_EVAL_EVERY
 # from 100 online rows on (the offline part from iteration 0)
 RLPD_FLAGS = ("--utd-ratio", "4", "--num-critics", "10", "--num-min-critics", "2", "--learning-starts", "100")
 CORL_CQL_ALPHA = ("--cql-alpha", "10")  # CORL's cql.py default (the CQL paper's min_q_weight for MuJoCo: 5)
+# a peer's flag for our --num-iterations (benchmarks/peers.py): env steps for CleanRL's SAC, gradient steps for d3rlpy
+PEER_BUDGET_FLAG = {"cleanrl-sac": "--total-timesteps", "d3rlpy-bc": "--steps", "d3rlpy-cql": "--steps"}
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,7 @@ class Dataset:
 class Experiment:
     question: str  # its group, as the path under RUNS: "offline", "mujoco/Hopper-v5/offline", ...
     name: str
-    script: str
+    script: str  # one of ours, or PEERS_SCRIPT (a peer's own code): then flags begin with the peer's name
     flags: tuple
     dataset: Optional[Dataset]
     iterations: int
@@ -53,11 +55,21 @@ class Experiment:
             interval -= 1
         return interval
 
+    @property
+    def peer(self) -> Optional[str]:
+        """The peer whose code the experiment runs (peers.py's name: cleanrl-sac, ...), None for ours."""
+        return self.flags[0] if self.script == PEERS_SCRIPT else None
+
     def command(self, seed) -> list:
+        evaluation = ["--eval-interval", str(self.eval_interval()), "--eval-episodes", str(EVAL_EPISODES),
+                      "--seed", str(seed)]
+        if self.peer:  # peers.py's flags (no checkpoint: an interrupted peer run is made again)
+            data = ["--data", rel(self.dataset.path)] if self.dataset else []
+            return [self.script, self.peer, *data, *self.flags[1:], PEER_BUDGET_FLAG[self.peer], str(self.iterations),
+                    *evaluation, "--out", rel(self.run_dir(seed))]
         data = ["--offline-buffer-dir", rel(self.dataset.path)] if self.dataset else []
-        return [self.script, *data, *self.flags, "--num-iterations", str(self.iterations),
-                "--eval-interval", str(self.eval_interval()), "--eval-episodes", str(EVAL_EPISODES),
-                "--seed", str(seed), "--run-dir", rel(self.run_dir(seed))]
+        return [self.script, *data, *self.flags, "--num-iterations", str(self.iterations), *evaluation,
+                "--run-dir", rel(self.run_dir(seed))]
 
 
 @dataclass
@@ -68,6 +80,7 @@ class Group:
     published: Optional[str] = None  # the published points its table is read against (MuJoCo)
     per_seed: bool = False  # columns per seed: when each first reached -200, and the lowest return after
     cpu_ratio_to: Optional[str] = None  # a column of each row's CPU time over this experiment's
+    peer_text: Optional[str] = None  # what the peers' rows are, after text, where the table has one
 
 
 @dataclass
@@ -198,13 +211,21 @@ def mujoco(args, b: dict, refs: dict, source: str) -> Suite:
     def e(group, name, script, flags, dataset, iterations, switch=None):
         return Experiment(f"mujoco/{env_id}/{group}", name, script, (*env, *flags), dataset and data[dataset],
                           iterations, switch=switch, eval_every=MUJOCO_EVAL_EVERY)
+
+    def peer(group, name, flags, dataset, iterations):  # a peer's own code through peers.py (the env: the data's)
+        return Experiment(f"mujoco/{env_id}/{group}", name, PEERS_SCRIPT, flags, dataset and data[dataset],
+                          iterations, eval_every=MUJOCO_EVAL_EVERY)
     cql, alpha = b["cql"], "alpha" + CORL_CQL_ALPHA[1]
     groups = {
         "online_hybrid": [e("online_hybrid", f"sac{'-' + d if d else ''}", "hybrid_sac.py", (), d, b["sac"])
                           for d in (None, "medium-replay", "expert")]
-        + [e("online_hybrid", "sac-medium-replay-rlpd", "hybrid_sac.py", RLPD_FLAGS, "medium-replay", b["rlpd"])],
+        + [e("online_hybrid", "sac-medium-replay-rlpd", "hybrid_sac.py", RLPD_FLAGS, "medium-replay", b["rlpd"])]
+        + [peer("online_hybrid", "cleanrl-sac", ("cleanrl-sac", *env), None, b["sac"])],
         "offline": [e("offline", f"bc-{d}", "offline_bc.py", (), d, b["bc"]) for d in ("expert", "medium")]
-        + [e("offline", f"cql-{d}", "offline_cql.py", (), d, cql) for d in ("medium", "medium-replay")],
+        + [e("offline", f"cql-{d}", "offline_cql.py", (), d, cql) for d in ("medium", "medium-replay")]
+        + [peer("offline", f"d3rlpy-{algo}-{d}", (f"d3rlpy-{algo}", *D3RLPY_CONFIG), d, iterations)
+           for algo, d, iterations in [("bc", "medium", b["bc"]), ("cql", "medium", cql),
+                                       ("cql", "medium-replay", cql)]],
         "offline_to_online": [e("offline_to_online", f"cql-medium-replay{w}-then-online", "offline_cql.py",
                                 ("--rl-train-after-update-steps", str(cql), *flags), "medium-replay", 2 * cql,
                                 switch=cql) for w, flags in (("", ()), (f"-{alpha}", CORL_CQL_ALPHA))],
@@ -224,8 +245,8 @@ def mujoco(args, b: dict, refs: dict, source: str) -> Suite:
          COUNTED_SEEDS.format(evaluation=f"the evaluation ({EVAL_EPISODES} deterministic episodes)")
          + f" Normalized score = 100 (R - R_random) / (R_expert - R_random), {source}: R_random = "
          f"{refs['random']:,.2f}, R_expert = {refs['expert']:,.2f}, for every run.\n"],
-        {name: Group(env_id, MUJOCO_GROUPS[name], experiments, published.get(name, "none recorded yet."))
-         for name, experiments in groups.items()},
+        {name: Group(env_id, MUJOCO_GROUPS[name], experiments, published.get(name, "none recorded yet."),
+                     peer_text=MUJOCO_PEERS.get(name)) for name, experiments in groups.items()},
         settings=settings,
         make_datasets=f"python benchmarks/mujoco_datasets.py --env-id {env_id} (or choose --only/--experiments)")
 
@@ -248,6 +269,28 @@ MUJOCO_GROUPS = {
                   "place of our default 0.2 (chosen on Pendulum, where 5 made CQL copy the data): does the weight the "
                   "published points use change our result? The row named -long trains for --cql-long-iterations: "
                   "does a larger budget close the rest of the gap?",
+}
+
+# The peers' rows: their own code (benchmarks/peers.py, in their own venvs: bash benchmarks/peer_venvs.sh) on the same
+# task, data, budget, seeds and evaluation as the rows above them. d3rlpy's --config like-ours: our defaults where
+# d3rlpy can set them, so that the rows differ by implementation, not by settings
+D3RLPY_CONFIG = ("--config", "like-ours")
+MUJOCO_PEERS = {
+    "online_hybrid": "The row cleanrl-sac is a peer's: CleanRL 1.2.0's own sac_continuous_action.py, unchanged, run by "
+                     "benchmarks/peers.py in .venv-cleanrl on the same task for the same env steps and evaluated as "
+                     "ours (deterministic episodes from outside its loop, every 5,000 steps); its settings are "
+                     "CleanRL's (2 critics without LayerNorm, the actor updated twice every second step, learning "
+                     "from 5,000 steps as ours), so it is read against online SAC, the row sac.",
+    "offline": "The rows named d3rlpy-... are a peer's: d3rlpy 2.8.0's BCConfig and CQLConfig, run by "
+               "benchmarks/peers.py in .venv-d3rlpy on the same datasets for the same gradient steps as bc-medium, "
+               "cql-medium and cql-medium-replay, with batch 256 and two hidden layers of 256 as ours, and --config "
+               "like-ours: d3rlpy's algorithm with our scripts' defaults wherever d3rlpy can set them (CQL: our "
+               "learning rates and initial entropy coefficient, our CQL weight, fixed, SAC's backup, LayerNorm "
+               "in the critics, our number of sampled actions; BC: a stochastic policy at our learning rate; both on "
+               "observations standardized with the buffer's statistics). So a gap between a peer's row and ours is "
+               "the implementations', not the settings'; --config shared (d3rlpy's own defaults: a CQL weight tuned "
+               "from 5, other learning rates, no LayerNorm, raw observations, a deterministic BC) would change "
+               "all of them at once.",
 }
 
 # The published points each group's table is read against, with their sources and how they differ. Every

@@ -2,10 +2,12 @@
 records ours (eval.jsonl, benchmark_command.json, benchmark_time.json), a failed one is not. These run without the
 peers' venvs, with a stand-in for the venv's python. With the venvs (bash benchmarks/peer_venvs.sh; CI does not make
 them) short real runs of CleanRL's SAC and d3rlpy's BC and CQL; skipped without."""
+import contextlib
 import json
 import stat
 import sys
 import textwrap
+from types import SimpleNamespace
 
 import pytest
 
@@ -139,3 +141,122 @@ def test_d3rlpy_runs(tmp_path, peer, config):
     lines = evaluations(out)
     assert [(e["iteration"], e["env_steps"]) for e in lines] == [(10, 0), (20, 0)]
     assert all(-2000 < e["return_mean"] < 0 and e["normalized_score"] is not None for e in lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# The peers' rows of the MuJoCo suite, run by benchmarks/runner.py as ours are (a stand-in for the venv's python)
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import learning  # noqa: E402
+import runner  # noqa: E402
+import suites  # noqa: E402
+
+
+def mujoco_suite(tmp_path, env_id="Hopper-v5"):
+    args = SimpleNamespace(env_id=env_id, datasets_dir=tmp_path / "datasets", threads=1, seeds=[1])
+    return suites.mujoco(args, dict(suites.MUJOCO_ITERATIONS), *buffer.reference_returns(env_id, None))
+
+
+def test_the_mujoco_suite_runs_the_peers_through_peers_py_with_our_budgets(tmp_path):
+    groups = mujoco_suite(tmp_path).groups
+    ours = {e.name: e for group in groups.values() for e in group.experiments if not e.peer}
+    peer_rows = {e.name: e for group in groups.values() for e in group.experiments if e.peer}
+    assert {name: e.question.split("/")[-1] for name, e in peer_rows.items()} == {
+        "cleanrl-sac": "online_hybrid", "d3rlpy-bc-medium": "offline", "d3rlpy-cql-medium": "offline",
+        "d3rlpy-cql-medium-replay": "offline"}
+    run_dir = "benchmarks/runs/mujoco/Hopper-v5/online_hybrid/cleanrl-sac/seed3"
+    assert peer_rows["cleanrl-sac"].command(3) == [
+        "benchmarks/peers.py", "cleanrl-sac", "--env-id", "Hopper-v5", "--total-timesteps", "100000",
+        "--eval-interval", "5000", "--eval-episodes", "10", "--seed", "3", "--out", run_dir]
+    for name, like in [("d3rlpy-bc-medium", "bc-medium"), ("d3rlpy-cql-medium", "cql-medium"),
+                       ("d3rlpy-cql-medium-replay", "cql-medium-replay")]:
+        command, our_command = peer_rows[name].command(1), ours[like].command(1)
+        assert command[:3] == ["benchmarks/peers.py", name[:10].rstrip("-"), "--data"]
+        assert command[3] == our_command[our_command.index("--offline-buffer-dir") + 1]
+        assert command[command.index("--config") + 1] == "like-ours"
+        assert command[command.index("--steps") + 1] == our_command[our_command.index("--num-iterations") + 1]
+        for flag in ("--eval-interval", "--eval-episodes", "--seed"):
+            assert command[command.index(flag) + 1] == our_command[our_command.index(flag) + 1]
+    # peers.py reads them as they are meant: the same budget, evaluation, seed and run directory
+    args = peers.parse_args(peer_rows["d3rlpy-cql-medium"].command(2)[1:])
+    assert (args.steps, args.eval_interval, args.eval_episodes, args.seed, args.config) == (
+        20000, 5000, 10, 2, "like-ours")
+    assert args.out.endswith("offline/d3rlpy-cql-medium/seed2")
+    assert not any(e.peer for group in pendulum_suite().groups.values() for e in group.experiments)
+
+
+def pendulum_suite():
+    args = SimpleNamespace(iterations_scale=1, alf_buffer=None, only=["online", "hybrid", "offline"], threads=1,
+                           seeds=[1])
+    return suites.pendulum(args, "full", suites.PENDULUM_MODES["full"], buffer.PENDULUM_REFERENCE_RETURNS)
+
+
+def test_adding_the_peers_leaves_the_commands_of_every_recorded_run_of_ours_as_they_were():
+    """Every record in benchmarks/results/mujoco_*/ is of its experiment's command now: still skipped, not made
+    again, by the same command."""
+    checked = 0
+    for results in sorted((ROOT / "benchmarks" / "results").glob("mujoco_*")):
+        suite = mujoco_suite(ROOT / "benchmarks", results.name[len("mujoco_"):])
+        experiments = {(e.question.split("/")[-1], e.name): e for g in suite.groups.values() for e in g.experiments}
+        for stamp in sorted(results.glob(f"records/*/*/seed*/{runner.STAMP_FILE}")):
+            group, name, seed = stamp.parts[-4], stamp.parts[-3], int(stamp.parts[-2][len("seed"):])
+            assert json.loads(stamp.read_text())["command"] == experiments[(group, name)].command(seed), stamp
+            checked += 1
+    assert checked > 0
+
+
+def peer_experiment(tmp_path, monkeypatch, venv):
+    """cleanrl-sac on Pendulum-v1 for the fake venv's 10 iterations, its venv the fake one (or none)."""
+    monkeypatch.setattr(suites, "RUNS", tmp_path / "runs")
+    monkeypatch.setitem(peers.PEERS, "cleanrl-sac", ("cleanrl", str(venv), peers.PEERS["cleanrl-sac"][2]))
+    return suites.Experiment("q/online_hybrid", "cleanrl-sac", runner.PEERS_SCRIPT,
+                             ("cleanrl-sac", "--env-id", "Pendulum-v1"), None, 10)
+
+
+def test_the_runner_records_a_peer_run_as_ours_skips_it_finished_and_makes_a_killed_one_again(
+        tmp_path, monkeypatch, capsys):
+    venv = fake_venv(tmp_path, runner_body="open(out.parent / 'made', 'a').write(' '.join(sys.argv[1:]) + '\\n')")
+    e, results = peer_experiment(tmp_path, monkeypatch, venv), tmp_path / "results"
+    runner.run_grid([e], [1], jobs=1, threads=1, results_dir=results)
+    made = (e.run_dir(1).parent / "made").read_text().splitlines()
+    assert len(made) == 1 and "--torch-threads 1" in made[0]  # the runner's thread count reached the peer's code
+    record = runner.record_dir(results, e, 1)
+    stamp = json.loads((record / runner.STAMP_FILE).read_text())
+    # the recorded command is the experiment's (no --torch-threads, no --venv), with what peers.py adds
+    assert stamp["command"] == e.command(1) and stamp["peer"]["version"] == "9.9.9"
+    assert stamp["code_sha256"] == runner.code_sha256(e.command(1))
+    assert stamp["code_sha256"] == peers.sha256_files(*peers.code_files("cleanrl-sac"))  # peers.py's own, the same
+    assert (record / "eval.jsonl").read_bytes() == (e.run_dir(1) / "eval.jsonl").read_bytes()
+    assert json.loads((record / runner.TIMING_FILE).read_text())["resumed"] is False
+    capsys.readouterr()
+    runner.run_grid([e], [1], jobs=1, threads=1, results_dir=results)
+    assert "done already, skipped" in capsys.readouterr().out
+    # killed mid-run (peers have no checkpoint): its stamp there, its evaluations so far; peers.py would refuse the
+    # directory without --overwrite, the runner makes the run again from the start
+    (e.run_dir(1) / "eval.jsonl").write_text(json.dumps({"iteration": 4, "return_mean": -9.0}) + "\n")
+    runner.run_grid([e], [1], jobs=1, threads=1, results_dir=results)
+    assert len((e.run_dir(1).parent / "made").read_text().splitlines()) == 2
+    assert runner.last_iteration(e.run_dir(1)) == 10 and runner.last_iteration(record) == 10
+
+
+def test_a_missing_peer_venv_is_one_error_line_and_only_the_peers_rows_need_one(tmp_path, monkeypatch, capsys):
+    peer_experiment(tmp_path, monkeypatch, tmp_path / "no_venv")
+    monkeypatch.setattr(suites, "RUNS", tmp_path / "runs")
+    started = []  # no cluster here: what the grid would run
+    monkeypatch.setattr(runner, "ray_cluster", lambda address, jobs: contextlib.nullcontext(None))
+    monkeypatch.setattr(runner, "run_all", lambda ray, runs, *args, **kwargs: started.extend(runs))
+
+    def learning_main(*names):
+        monkeypatch.setattr(sys, "argv", ["learning.py", "--env-id", "Hopper-v5", "--only", "online_hybrid",
+                                          "--seeds", "1", "--datasets-dir", str(tmp_path / "datasets"),
+                                          "--results-dir", str(tmp_path / "results"), "--experiments", *names])
+        learning.main()
+
+    with pytest.raises(SystemExit) as exit_:
+        learning_main("sac", "cleanrl-sac")
+    assert exit_.value.code == 2 and not started
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: no peer venv ") and "bash benchmarks/peer_venvs.sh" in err
+    assert "cleanrl-sac" in err
+    learning_main("sac")  # ours alone: no venv needed
+    assert [run.command[0] for run in started] == ["hybrid_sac.py"]
