@@ -1,6 +1,7 @@
 """A suite's learning.md: per group a table (final return and normalized score, mean ± std over the finished seeds,
 and what the group is read against), a figure of the evaluation return against iterations, the commands, and the
-published points; from the runs' eval.jsonl, timing and stamps under benchmarks/runs."""
+published points; from the runs' eval.jsonl, timing and stamps under benchmarks/runs, or from their records where a
+run directory holds another run (runner.report_dir)."""
 
 import json
 import shlex
@@ -10,18 +11,24 @@ from typing import Optional
 
 import numpy as np
 
-from runner import ROOT, STAMP_FILE, TIMING_FILE, code_sha256, file_sha256, last_iteration
+from runner import ROOT, STAMP_FILE, TIMING_FILE, code_sha256, file_sha256, last_iteration, report_dir
 from suites import Experiment, Group, Suite
 
 sys.path.insert(0, str(ROOT))
 import buffer  # noqa: E402  (normalized_score, reference_returns)
 
 
-def load_curves(e: Experiment, seeds: list) -> dict:
-    """{seed: (iterations [N], return_mean [N])} of the seeds that have evaluated, up to the final iteration."""
+def run_dirs(e: Experiment, seed) -> Optional[Path]:
+    """Where the helpers below read run (e, seed) unless told otherwise: its run directory."""
+    return e.run_dir(seed)
+
+
+def load_curves(e: Experiment, seeds: list, where=run_dirs) -> dict:
+    """{seed: (iterations [N], return_mean [N])} of the seeds that have evaluated, up to the final iteration.
+    where(e, seed): the directory that holds the run (None: none)."""
     curves = {}
-    for seed in (seed for seed in seeds if last_iteration(e.run_dir(seed)) > 0):
-        records = [json.loads(line) for line in (e.run_dir(seed) / "eval.jsonl").read_text().splitlines()]
+    for seed in (seed for seed in seeds if where(e, seed) and last_iteration(where(e, seed)) > 0):
+        records = [json.loads(line) for line in (where(e, seed) / "eval.jsonl").read_text().splitlines()]
         records = [r for r in records if r["iteration"] <= e.iterations]
         curves[seed] = (np.array([r["iteration"] for r in records]), np.array([r["return_mean"] for r in records]))
     return curves
@@ -39,15 +46,16 @@ def mean_std(values, digits=1) -> str:
     return f"{np.mean(values):,.{digits}f} ± {np.std(values):,.{digits}f}"
 
 
-def cpu_seconds_per_1000(e: Experiment, seeds: list) -> Optional[float]:
+def cpu_seconds_per_1000(e: Experiment, seeds: list, where=run_dirs) -> Optional[float]:
     """Mean over seeds of a run's CPU seconds per 1,000 iterations (None if a run has no timing or was resumed)."""
-    paths = [e.run_dir(seed) / TIMING_FILE for seed in seeds]
-    if not all(path.exists() and not json.loads(path.read_text()).get("resumed") for path in paths):
+    paths = [where(e, seed) and where(e, seed) / TIMING_FILE for seed in seeds]
+    if not all(path and path.exists() and not json.loads(path.read_text()).get("resumed") for path in paths):
         return None
     return float(np.mean([json.loads(path.read_text())["cpu_seconds"] for path in paths])) * 1000 / e.iterations
 
 
-def summarize(e: Experiment, all_curves: dict, refs: dict, suite: Suite, group: Group, target) -> dict:
+def summarize(e: Experiment, all_curves: dict, refs: dict, suite: Suite, group: Group, target,
+              where=run_dirs) -> dict:
     """A table row of the seeds counted(), the others named. target: (return, column) or None."""
     curves = counted(e, all_curves)
     final = [ret[-1] for it, ret in curves.values()]
@@ -83,7 +91,7 @@ def summarize(e: Experiment, all_curves: dict, refs: dict, suite: Suite, group: 
             f"{ret[np.argmax(ret >= solved):].min():,.0f}" if (ret >= solved).any() else "—"
             for it, ret in curves.values())
     if suite.solved_return is None or group.cpu_ratio_to:
-        cpu = cpu_seconds_per_1000(e, list(curves))
+        cpu = cpu_seconds_per_1000(e, list(curves), where)
         row["CPU s / 1,000 iterations"] = "—" if cpu is None else f"{cpu:,.0f}"
     return row
 
@@ -94,9 +102,10 @@ def table(header: list, rows: list) -> str:
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
-def older_code_note(experiments: list, seeds: list) -> str:
+def older_code_note(experiments: list, seeds: list, where=run_dirs) -> str:
     """A line naming the runs of these experiments made by older code (kept), or "" if none."""
-    older = [f"{e.name} seed {seed}" for e in experiments for seed in seeds if made_by_older_code(e.run_dir(seed))]
+    older = [f"{e.name} seed {seed}" for e in experiments for seed in seeds
+             if where(e, seed) and made_by_older_code(where(e, seed))]
     return (f"Made, in whole or in part, by an older version of the script or buffer.py (kept; --rerun-older-code "
             f"makes them again): {', '.join(older)}.\n\n" if older else "")
 
@@ -108,14 +117,14 @@ def made_by_older_code(run_dir: Path) -> bool:
     return stamp is not None and stamp.get("code_sha256") != code_sha256(stamp["command"])
 
 
-def data_note(experiments: list, seeds: list) -> str:
+def data_note(experiments: list, seeds: list, where=run_dirs) -> str:
     """Which dataset file each group's runs read (the SHA-256 in their stamps), and whether the file on disk now
     is that one: datasets made on another kind of CPU differ (mujoco_datasets.py), and records outlive them."""
     used = {}
     for e in experiments:
         for seed in seeds:
-            stamp = e.run_dir(seed) / STAMP_FILE
-            if e.dataset and stamp.exists():
+            stamp = where(e, seed) and where(e, seed) / STAMP_FILE
+            if e.dataset and stamp and stamp.exists():
                 used.setdefault(e.dataset, set()).add(json.loads(stamp.read_text())["data_sha256"])
     notes = []
     for dataset, hashes in sorted(used.items(), key=lambda item: item[0].name):
@@ -160,9 +169,14 @@ def plot(experiments: list, curves: dict, title: str, path: Path, refs: dict, ta
 def report(suite: Suite, seeds: list, results_dir: Path, command_line: str) -> str:
     """learning.md's text; draws its figures into results_dir. Groups whose runs have not evaluated are left out."""
     parts = [f"# {suite.title}\n\nMade by `{command_line}`\n", *suite.header]
+    dirs = {(e.name, e.question, seed): report_dir(e, seed, results_dir)
+            for group in suite.groups.values() for e in group.experiments for seed in seeds}
+
+    def where(e, seed):  # a run directory that holds another run than e's is not read: its record is
+        return dirs[(e.name, e.question, seed)]
     for name, group in suite.groups.items():
         refs = buffer.reference_returns(group.env_id, None)[0]
-        curves = {e.name: load_curves(e, seeds) for e in group.experiments}
+        curves = {e.name: load_curves(e, seeds, where) for e in group.experiments}
         experiments = [e for e in group.experiments if curves[e.name]]
         if not experiments:
             continue
@@ -175,9 +189,9 @@ def report(suite: Suite, seeds: list, results_dir: Path, command_line: str) -> s
             target, line = (online, "first ≥ online's final at"), (online, f"online SAC's final return ({online:,.0f})")
         else:
             target = line = None
-        rows = [summarize(e, curves[e.name], refs, suite, group, target) for e in experiments]
+        rows = [summarize(e, curves[e.name], refs, suite, group, target, where) for e in experiments]
         if group.cpu_ratio_to:  # each row's CPU time over the reference's (the rlpd group's: default hybrid SAC's)
-            cpu = {e.name: cpu_seconds_per_1000(e, seeds) for e in experiments}
+            cpu = {e.name: cpu_seconds_per_1000(e, seeds, where) for e in experiments}
             by = cpu.get(group.cpu_ratio_to)
             for row, value in zip(rows, cpu.values()):
                 row[f"× {group.cpu_ratio_to}"] = "—" if value is None or not by else f"{value / by:.1f}"
@@ -191,7 +205,8 @@ def report(suite: Suite, seeds: list, results_dir: Path, command_line: str) -> s
         markdown = table(columns, [[row.get(c, "") for c in columns] for row in rows])
         # the peers' rows are named for the peer (cleanrl-sac, d3rlpy-...); what they are, where the table has one
         peers = f" {group.peer_text}" if group.peer_text and any(e.peer for e in experiments) else ""
-        parts.append(f"## {name}\n\n{group.text}{peers}\n\n{markdown}\n\n{older_code_note(experiments, seeds)}"
-                     f"{data_note(experiments, seeds) if suite.solved_return is None else ''}![{name}]({png.name})\n\n"
+        parts.append(f"## {name}\n\n{group.text}{peers}\n\n{markdown}\n\n{older_code_note(experiments, seeds, where)}"
+                     f"{data_note(experiments, seeds, where) if suite.solved_return is None else ''}"
+                     f"![{name}]({png.name})\n\n"
                      f"Commands, for seed K:\n\n{commands}\n{published}")
     return "\n".join(parts)

@@ -428,18 +428,62 @@ def record_dir(results_dir: Path, e, seed: int) -> Path:
     return results_dir / "records" / e.question.split("/")[-1] / e.name / f"seed{seed}"
 
 
-def sync_records(experiments: list, seeds: list, results_dir: Path):
-    """Copy each finished run's RECORD_FILES to its record_dir, and a record back where its run directory is
-    missing (a new machine): reports, and the skipping of finished runs, then go on as before. A restored
-    run has no checkpoint: where its command or data differs now, it is made again from the start."""
+def read_stamp(directory: Path) -> Optional[dict]:
+    try:
+        return json.loads((directory / STAMP_FILE).read_text())
+    except (OSError, ValueError):  # none there (or cut off)
+        return None
+
+
+def holds_run_of(directory: Path, command: list, record: Path) -> bool:
+    """Whether directory holds a run of command and its data, by its stamp: the data being the dataset file on
+    this machine now or, where that is not here, the one record's stamp names. A run directory can hold another
+    run under the same name (a stand-in timing grid's, one of an older command or dataset): not this one."""
+    stamp = read_stamp(directory)
+    if stamp is None or stamp.get("command") != list(command):
+        return False
+    sys.path.insert(0, str(ROOT))
+    import buffer
+    try:
+        data = data_file(command)
+    except buffer.BufferError:  # the dataset is not on this machine
+        return stamp.get("data_sha256") == (read_stamp(record) or stamp).get("data_sha256")
+    return stamp.get("data_sha256") == (data and dataset_sha256(data))
+
+
+def report_dir(e, seed: int, results_dir: Path) -> Optional[Path]:
+    """Where a report reads run (e, seed): its run directory where that holds a run of e's command and data, else
+    its record (None where there is none)."""
+    run, record = e.run_dir(seed), record_dir(results_dir, e, seed)
+    if holds_run_of(run, e.command(seed), record):
+        return run
+    return record if (record / "eval.jsonl").exists() else None
+
+
+def sync_records(experiments: list, seeds: list, results_dir: Path, replace_other_runs: bool = False):
+    """Copy each finished run's RECORD_FILES to its record_dir where its run directory holds a run of the
+    experiment's command and data (holds_run_of), and a record back where its run directory is missing (a new
+    machine): reports, and the skipping of finished runs, then go on as before. With replace_other_runs (a grid
+    about to run), a run directory that holds another run is replaced by a record of this command and data,
+    which the grid then skips (else it would make the run again, deleting that directory all the same). A
+    restored run has no checkpoint: where its command or data differs now, it is made again from the start."""
     for e in experiments:
         for seed in seeds:
-            run, record = e.run_dir(seed), record_dir(results_dir, e, seed)
-            if last_iteration(run) >= e.iterations:
+            run, record, command = e.run_dir(seed), record_dir(results_dir, e, seed), e.command(seed)
+            if holds_run_of(run, command, record):
+                if last_iteration(run) < e.iterations:
+                    continue
                 source, target = run, record
-            elif not run.exists() and (record / "eval.jsonl").exists():
+            elif not (record / "eval.jsonl").exists():
+                continue
+            elif not run.exists():
                 source, target = record, run
                 print(f"{e.name} seed {seed}: restored from {rel(record)} (evaluations only)", flush=True)
+            elif replace_other_runs and holds_run_of(record, command, record):
+                shutil.rmtree(run)
+                source, target = record, run
+                print(f"{e.name} seed {seed}: {rel(run)} held another run (another command or data): replaced by "
+                      f"{rel(record)} (evaluations only)", flush=True)
             else:
                 continue
             target.mkdir(parents=True, exist_ok=True)
@@ -454,6 +498,8 @@ def run_grid(experiments: list, seeds: list, jobs: int, threads: int, rerun_olde
     with `jobs` CPUs, or the cluster at address), each one's record copied to results_dir as soon as it finishes."""
     datasets = {e.dataset.name: e.dataset for e in experiments if e.dataset is not None and e.dataset.make}
     grid = {e.run_dir(seed): (e, seed) for e in experiments for seed in seeds}
+    if results_dir is not None:
+        sync_records(experiments, seeds, results_dir, replace_other_runs=True)
 
     def record(run):
         if results_dir is not None:

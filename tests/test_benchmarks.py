@@ -405,6 +405,57 @@ def test_experiments_picks_an_experiment_by_its_whole_name_and_others_by_their_b
     assert chosen(["sac-medium"]) == ["sac-medium-replay", "sac-medium-replay-rlpd"]
 
 
+@pytest.mark.parametrize("other", ["command", "data", "data, the dataset not here"])
+def test_a_run_directory_holding_another_run_is_neither_recorded_nor_reported_its_record_is(
+        tmp_path, monkeypatch, other):
+    """A run directory can hold another run under the experiment's name (a stand-in timing grid's, with another
+    command or dataset, or an old one): --report-only and the records trust it only where its stamp is of the
+    experiment's command and data; else the record is read, kept, and (a grid about to run) put in its place."""
+    monkeypatch.setattr(suites, "RUNS", tmp_path / "runs")
+    script, data = tmp_path / "fails.py", tmp_path / "data"
+    script.write_text("import sys\nsys.exit(3)\n")  # the grid must not make the run again: it would fail
+    data.mkdir()
+    shutil.copy(runner.data_file(["x.py", "--offline-buffer-dir", str(EXPERT)]), data / "ckpt-1-replay_buffer")
+    e = suites.Experiment("q/offline", "bc-expert", str(script), (), suites.Dataset("expert", data), 8,
+                          eval_every=4)
+    results = tmp_path / "results"
+    run, record = e.run_dir(1), runner.record_dir(results, e, 1)
+
+    def write(directory, return_mean, stamp):
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "eval.jsonl").write_text("".join(json.dumps({"iteration": i, "return_mean": return_mean})
+                                                      + "\n" for i in (4, 8)))
+        (directory / runner.STAMP_FILE).write_text(json.dumps(stamp))
+        (directory / runner.TIMING_FILE).write_text(json.dumps({"cpu_seconds": 1.0, "resumed": False}))
+
+    ours = runner.Run.of("e", e.command(1), run).stamp
+    write(record, -150.0, ours)
+    another = {**ours, "command": [*e.command(1)[:-2], "--run-dir", "stand-in"]} if other == "command" else \
+        {**ours, "data_sha256": "0" * 64}  # a stand-in dataset's
+    write(run, -900.0, another)
+    if other == "data, the dataset not here":
+        shutil.rmtree(data)  # compared with the record's data then
+
+    def final_return():
+        suite = suites.Suite("t", [], {"offline": suites.Group("Pendulum-v1", "text", [e])}, solved_return=-200.0)
+        text = report.report(suite, [1], results, "cmd")
+        return [cell for line in text.splitlines() if line.startswith("| bc-expert |")
+                for cell in line.split(" | ") if cell.startswith("-1") and " ± " in cell]  # its final return
+
+    record_bytes = {name: (record / name).read_bytes() for name in runner.RECORD_FILES}
+    runner.sync_records([e], [1], results)  # learning.py's, before and after a grid (and --report-only)
+    assert {name: (record / name).read_bytes() for name in runner.RECORD_FILES} == record_bytes
+    assert json.loads((run / runner.STAMP_FILE).read_text()) == another  # the other run left alone
+    assert final_return() == ["-150.0 ± 0.0"]
+    if other != "data, the dataset not here":  # a grid: the record put in the other run's place, nothing made
+        runner.run_grid([e], [1], jobs=1, threads=1, results_dir=results)
+        assert {name: (run / name).read_bytes() for name in runner.RECORD_FILES} == record_bytes
+    # a run directory of the experiment's command and data is trusted over its record, as before
+    write(run, -120.0, ours)
+    runner.sync_records([e], [1], results)
+    assert final_return() == ["-120.0 ± 0.0"] and "-120.0" in (record / "eval.jsonl").read_text()
+
+
 SIGTERM_DRIVER = """import pathlib, sys
 sys.path.insert(0, {benchmarks!r})
 import suites
