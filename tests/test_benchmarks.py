@@ -113,7 +113,8 @@ def test_learning_runs_its_experiments_and_writes_the_table_and_figures(tmp_path
     monkeypatch.setattr(suites, "DATASETS", tmp_path / "datasets")
     results = tmp_path / "results"
     monkeypatch.setattr(sys, "argv", ["learning.py", "--quick", "--only", "offline", "offline_to_online",
-                                      "--experiments", "bc-medium", "cql-mixed", "--iterations-scale", "0.005",
+                                      "--experiments", "bc-medium", "cql-mixed", "cql-mixed-then-online",
+                                      "--iterations-scale", "0.005",
                                       "--jobs", "2", "--results-dir", str(results)])
     learning.main()
     text = (results / "learning.md").read_text()
