@@ -16,7 +16,10 @@ benchmarks/runs/<group>/<experiment>/seed<k> (a MuJoCo task's under mujoco/<env-
 command and data is skipped, an unfinished one continues from its checkpoint, one made by an older version of its
 script or buffer.py is kept and named under its table (unless --rerun-older-code); each finished run's evaluations,
 timing and stamp are copied to <results-dir>/records/<group>/<experiment>/seed<k> (committed) and back where a
-machine lacks the run. Pendulum's medium and replay datasets are made under benchmarks/datasets/ the same way.
+machine lacks the run (a run directory holding another command's or dataset's run is not read: its record is).
+Pendulum's medium and replay datasets are made under benchmarks/datasets/ the same way. A MuJoCo suite has peer
+rows too (cleanrl-sac, d3rlpy-...: the peers' own code through benchmarks/peers.py, in their venvs). SIGTERM stops
+the command as Ctrl-C does: the running runs write their checkpoints, and the same command continues them.
 
 Writes <results-dir>/learning.md (default benchmarks/results/, a MuJoCo task's results/mujoco_<env-id>/) and
 learning_<group>.png with report.py, for what the invocation selects (--only, --experiments, --seeds).
