@@ -46,6 +46,23 @@ import buffer
 SCRIPT = os.path.basename(__file__)
 
 
+# The CQL weight a task gets without --cql-alpha: CORL's 10, its one value for every D4RL locomotion dataset, except
+# where a weak one measured better here (benchmarks/results/cql_alpha.md): 10 makes CQL copy the data's actions,
+# which is what narrow data (one policy's) needs and what data holding many random actions does not.
+CQL_ALPHA_BY_TASK = {
+    "Pendulum": 0.2,  # mixed buffer (half random), 10,000 updates: 0.2 scores 96.3 (3 seeds), 10 38.0 (1); BC 64.8
+    "HalfCheetah": 0.2,  # medium-replay, 20,000 updates: 0.2 scores 35.3 (3 seeds), 10 12.7 (1 seed)
+}
+
+
+def task_cql_alpha(env_id: str) -> tuple:
+    """The CQL weight of a task without --cql-alpha, and where it comes from."""
+    task = env_id.split("-v")[0]
+    if task in CQL_ALPHA_BY_TASK:
+        return CQL_ALPHA_BY_TASK[task], f"CQL_ALPHA_BY_TASK[{task!r}]"
+    return 10.0, f"CORL's: {task} is not in CQL_ALPHA_BY_TASK"
+
+
 @dataclass
 class Args:
     exp_name: str = SCRIPT[: -len(".py")]
@@ -84,12 +101,10 @@ class Args:
     CORL's CQL does (Pendulum's angular velocity spans [-8, 8], the rest [-1, 1]); see the benchmarks
     for what it changes"""
 
-    # conservative Q-learning (defaults: the CQL paper's and CORL's, except cql_alpha)
-    cql_alpha: float = 0.2
-    """weight of the CQL regularizer. The CQL paper's min_q_weight for MuJoCo is 5.0 (CORL: 10.0), but
-    on Pendulum, where one step's action moves Q little, 5.0 makes the policy copy the data's
-    action density: on the mixed buffer it scored 36, as BC does (observations not standardized), where
-    0.2 scores 95 (3 seeds, quick benchmark); on the expert buffer neither learns (see the benchmarks)"""
+    # conservative Q-learning (defaults: the CQL paper's and CORL's, except cql_alpha on some tasks)
+    cql_alpha: Optional[float] = None
+    """weight of the CQL regularizer; None: the task's in CQL_ALPHA_BY_TASK, else CORL's 10 (the run's first line
+    says which). Narrow data (one policy's) needs a strong weight; data with many random actions a weak one"""
     cql_n_actions: int = 10
     """actions sampled per state from each proposal: uniform, the policy at s, the policy at s'"""
     cql_temperature: float = 1.0
@@ -256,6 +271,9 @@ class Agent(nn.Module):
         self.log_alpha = nn.Parameter(torch.tensor(math.log(args.alpha)), requires_grad=args.autotune)
         self.target_entropy = -float(act_dim)
         self.log_cql_multiplier = nn.Parameter(torch.zeros(()), requires_grad=args.cql_target_action_gap > 0)
+        given = args.cql_alpha is not None
+        self.cql_alpha, source = (args.cql_alpha, "--cql-alpha") if given else task_cql_alpha(args.env_id)
+        print(f"CQL weight {self.cql_alpha:g} ({source})", flush=True)
 
     def train_step(self, batch: buffer.Batch) -> dict:
         """SAC's forward pass on a batch: everything calc_loss needs."""
@@ -308,12 +326,12 @@ class Agent(nn.Module):
         if self.args.cql_target_action_gap > 0:
             multiplier = self.log_cql_multiplier.exp().clamp(max=1e6)
             excess = gap - self.args.cql_target_action_gap
-            cql_loss = (multiplier.detach() * self.args.cql_alpha * excess).sum()
+            cql_loss = (multiplier.detach() * self.cql_alpha * excess).sum()
             # the multiplier rises while the gap exceeds its target and falls below it
-            multiplier_loss = -(multiplier * self.args.cql_alpha * excess.detach()).sum()
+            multiplier_loss = -(multiplier * self.cql_alpha * excess.detach()).sum()
         else:
             multiplier = self.log_cql_multiplier.detach().exp()
-            cql_loss = self.args.cql_alpha * gap.sum()
+            cql_loss = self.cql_alpha * gap.sum()
             multiplier_loss = 0.0
         logs.update(cql_loss=cql_loss.detach(), cql_gap=gap.mean().detach(), cql_multiplier=multiplier.detach())
         return loss + cql_loss + multiplier_loss, logs
@@ -360,7 +378,7 @@ def check_args(args: Args):
                for name in ("alpha", "policy_lr", "q_lr", "cql_temperature")]
     checks += [("gamma", 0 <= args.gamma <= 1, "must be between 0 and 1"),
                ("tau", 0 < args.tau <= 1, "must be above 0 and at most 1"),
-               ("cql_alpha", args.cql_alpha >= 0, "must be at least 0"),
+               ("cql_alpha", args.cql_alpha is None or args.cql_alpha >= 0, "must be at least 0"),
                ("torch_threads", args.torch_threads is None or args.torch_threads >= 1, "must be at least 1"),
                ("buffer_size", args.buffer_size >= 2 * args.num_envs, "must hold at least 2 rows per env"),
                ("num_min_critics", args.num_min_critics is None or 1 <= args.num_min_critics <= args.num_critics,

@@ -6,11 +6,15 @@ Pendulum-v1's suite uses the two shipped buffers and two made here; a MuJoCo tas
 """
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 from runner import PEERS_SCRIPT, ROOT, rel
+
+sys.path.insert(0, str(ROOT))
+import offline_cql  # noqa: E402  (each task's CQL weight)
 
 BENCH = ROOT / "benchmarks"
 RUNS, DATASETS = BENCH / "runs", BENCH / "datasets"
@@ -20,7 +24,6 @@ EVAL_EVERY = 250  # Pendulum's; a MuJoCo task's: MUJOCO_EVAL_EVERY
 # hybrid_sac.py's default) whose TD target takes the minimum over 2 drawn at random; the online part trains
 # from 100 online rows on (the offline part from iteration 0)
 RLPD_FLAGS = ("--utd-ratio", "4", "--num-critics", "10", "--num-min-critics", "2", "--learning-starts", "100")
-CORL_CQL_ALPHA = ("--cql-alpha", "10")  # CORL's cql.py default (the CQL paper's min_q_weight for MuJoCo: 5)
 # a peer's flag for our --num-iterations (benchmarks/peers.py): env steps for CleanRL's SAC, gradient steps for d3rlpy
 PEER_BUDGET_FLAG = {"cleanrl-sac": "--total-timesteps", "d3rlpy-bc": "--steps", "d3rlpy-cql": "--steps"}
 
@@ -215,7 +218,10 @@ def mujoco(args, b: dict, refs: dict, source: str) -> Suite:
     def peer(group, name, flags, dataset, iterations):  # a peer's own code through peers.py (the env: the data's)
         return Experiment(f"mujoco/{env_id}/{group}", name, PEERS_SCRIPT, flags, dataset and data[dataset],
                           iterations, eval_every=MUJOCO_EVAL_EVERY)
-    cql, alpha = b["cql"], "alpha" + CORL_CQL_ALPHA[1]
+    # the cql_weight group and the offline-to-online group's second row: the other of the two weights compared, 0.2
+    # where the task's default weight (offline_cql.CQL_ALPHA_BY_TASK) is CORL's 10, 10 where it is 0.2
+    cql, other = b["cql"], "0.2" if offline_cql.task_cql_alpha(env_id)[0] == 10 else "10"
+    other_flags, alpha = ("--cql-alpha", other), f"alpha{other}"
     groups = {
         "online_hybrid": [e("online_hybrid", f"sac{'-' + d if d else ''}", "hybrid_sac.py", (), d, b["sac"])
                           for d in (None, "medium-replay", "expert")]
@@ -228,11 +234,10 @@ def mujoco(args, b: dict, refs: dict, source: str) -> Suite:
                                        ("cql", "medium-replay", cql)]],
         "offline_to_online": [e("offline_to_online", f"cql-medium-replay{w}-then-online", "offline_cql.py",
                                 ("--rl-train-after-update-steps", str(cql), *flags), "medium-replay", 2 * cql,
-                                switch=cql) for w, flags in (("", ()), (f"-{alpha}", CORL_CQL_ALPHA))],
-        "cql_weight": [e("cql_weight", f"cql-{d}-{alpha}", "offline_cql.py", CORL_CQL_ALPHA, d, cql)
+                                switch=cql) for w, flags in (("", ()), (f"-{alpha}", other_flags))],
+        "cql_weight": [e("cql_weight", f"cql-{d}-{alpha}", "offline_cql.py", other_flags, d, cql)
                        for d in ("medium", "medium-replay")]
-        + [e("cql_weight", f"cql-medium-replay-{alpha}-long", "offline_cql.py", CORL_CQL_ALPHA, "medium-replay",
-             b["cql_long"])],
+        + [e("cql_weight", "cql-medium-replay-long", "offline_cql.py", (), "medium-replay", b["cql_long"])],
     }
     published = PUBLISHED.get(env_id.split("-v")[0], {})
     settings = (f"online and hybrid SAC {b['sac']:,} iterations, RLPD-style {b['rlpd']:,}, BC {b['bc']:,}, CQL "
@@ -263,12 +268,12 @@ MUJOCO_GROUPS = {
                      "of a run (the area under its curve per iteration), mean ± std over the seeds.",
     "offline": "Pure offline training, no env step: behavior cloning and CQL. Iterations are gradient steps.",
     "offline_to_online": "CQL pre-trained offline on medium-replay, then trained online with it as the offline "
-                         "part (dotted line: online training starts); a row named -alpha10 uses CORL's CQL weight, "
-                         "10, as in cql_weight.",
-    "cql_weight": "Pure offline CQL as in offline, but with CORL's weight of the CQL regularizer, --cql-alpha 10, in "
-                  "place of our default 0.2 (chosen on Pendulum, where 5 made CQL copy the data): does the weight the "
-                  "published points use change our result? The row named -long trains for --cql-long-iterations: "
-                  "does a larger budget close the rest of the gap?",
+                         "part (dotted line: online training starts); a row named -alpha<w> uses the other CQL "
+                         "weight, as in cql_weight.",
+    "cql_weight": "Pure offline CQL as in offline, with the other of the two CQL weights compared here: 0.2 where the "
+                  "task's default (offline_cql.py's CQL_ALPHA_BY_TASK) is CORL's 10, 10 where it is 0.2. Does the "
+                  "weight that the task's default does not use do better? The row named -long trains medium-replay "
+                  "with the default weight for --cql-long-iterations: does a larger budget close the rest of the gap?",
 }
 
 # The peers' rows: their own code (benchmarks/peers.py, in their own venvs: bash benchmarks/peer_venvs.sh) on the same
@@ -302,7 +307,8 @@ _CORL = ("CORL (corl-team/CORL README, D4RL -v2, 1M gradient steps, 4 seeds, nor
          "evaluation, mean ± std over seeds)")
 _D3RLPY = "d3rlpy (takuseno/d3rlpy-benchmarks d4rl_table.csv, D4RL -v0, 500k gradient steps, 10 seeds, final)"
 _CQL_SETTINGS = ("Besides the steps, our CQL's defaults differ from CORL's cql.py (its TrainConfig): CQL weight "
-                 "0.2 (CORL 10, d3rlpy's D4RL script 5; the cql_weight group tries 10), critic learning rate 1e-3 "
+                 "CORL's 10 but on HalfCheetah 0.2 (offline_cql.py's CQL_ALPHA_BY_TASK; d3rlpy's D4RL script: 5; "
+                 "the cql_weight group tries the other), critic learning rate 1e-3 "
                  "(CORL 3e-4), actor 3e-4 (3e-5), critics of 2 hidden layers with LayerNorm (CORL 3, no LayerNorm).")
 _RLPD = ("RLPD (Ball et al. 2023, ikostrikov/rlpd): 10 LayerNorm critics, minimum over 2, utd 20, half of every "
          "batch offline, 250k env steps on D4RL -v2 data; its locomotion numbers were not found in any "
@@ -336,7 +342,7 @@ PUBLISHED = {
                    f"walker2d-medium-replay 73.09 ± 13.22. {_CQL_SETTINGS} {_OURS}",
     },
 }
-# on every env, hybrid SAC is also read against RLPD's setting, CQL with CORL's weight against the same CQL points,
+# on every env, hybrid SAC is also read against RLPD's setting, CQL with the other weight against the same CQL points,
 # and offline-to-online against none
 for _family in PUBLISHED.values():
     _family["online_hybrid"] += " " + _RLPD

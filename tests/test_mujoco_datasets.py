@@ -115,13 +115,15 @@ def test_mujoco_learning_runs_every_group_and_writes_tables_with_published_point
     for group in suites.MUJOCO_GROUPS:
         assert f"## {group}" in text and (results / f"learning_{group}.png").stat().st_size > 0
     for name in ("| sac |", "| sac-medium-replay-rlpd |", "| bc-expert |", "| cql-medium-replay |",
-                 "| cql-medium-replay-then-online |", "| cql-medium-replay-alpha10 |",
-                 "| cql-medium-replay-alpha10-then-online |"):
+                 "| cql-medium-replay-then-online |", "| cql-medium-replay-alpha0.2 |",
+                 "| cql-medium-replay-alpha0.2-then-online |", "| cql-medium-replay-long |"):
         assert name in text
-    weighted = [line for line in text.splitlines() if "--cql-alpha 10 " in line]  # CORL's weight: the commands of
-    assert sorted(line.split("/")[-2] for line in weighted) == [  # cql_weight and the second offline-to-online run
-        "cql-medium-alpha10", "cql-medium-replay-alpha10", "cql-medium-replay-alpha10-long",
-        "cql-medium-replay-alpha10-then-online"]
+    # Hopper's default CQL weight is CORL's 10: the other weight, 0.2, is given in the commands of cql_weight's two
+    # runs and of the second offline-to-online run, and nowhere else
+    weighted = [line for line in text.splitlines() if "--cql-alpha" in line]
+    assert all("--cql-alpha 0.2 " in line for line in weighted)
+    assert sorted(line.split("/")[-2] for line in weighted) == [
+        "cql-medium-alpha0.2", "cql-medium-replay-alpha0.2", "cql-medium-replay-alpha0.2-then-online"]
     assert all("--rl-train-after-update-steps 4 " in line for line in weighted if "then-online" in line)
     assert "D4RL's reference returns for Hopper" in text and "R_expert = 3,234.30" in text
     assert "CleanRL's sac_continuous_action.py on Hopper-v2" in text and "CQL hopper-medium 59.08" in text
@@ -129,7 +131,7 @@ def test_mujoco_learning_runs_every_group_and_writes_tables_with_published_point
     runs = tmp_path / "runs" / "mujoco" / "Hopper-v5"
     assert runner.last_iteration(runs / "online_hybrid" / "sac-expert" / "seed1") == 8
     assert runner.last_iteration(runs / "offline_to_online" / "cql-medium-replay-then-online" / "seed1") == 8
-    assert runner.last_iteration(runs / "cql_weight" / "cql-medium-replay-alpha10-long" / "seed1") == 6
+    assert runner.last_iteration(runs / "cql_weight" / "cql-medium-replay-long" / "seed1") == 6
     record = results / "records" / "online_hybrid" / "sac-expert" / "seed1"  # committed copies of finished runs
     assert (record / "eval.jsonl").read_text() == (runs / "online_hybrid" / "sac-expert" / "seed1" / "eval.jsonl"
                                                    ).read_text()
@@ -145,6 +147,11 @@ def test_mujoco_learning_runs_every_group_and_writes_tables_with_published_point
     online = runs / "online_hybrid" / "sac"
     (online / "seed2").mkdir()
     (online / "seed2" / "eval.jsonl").write_text((online / "seed1" / "eval.jsonl").read_text().splitlines()[0] + "\n")
+    stamp = json.loads((online / "seed1" / runner.STAMP_FILE).read_text())  # as the runner stamps a run it starts
+    command = stamp["command"]
+    command[command.index("--seed") + 1] = "2"
+    command[command.index("--run-dir") + 1] = command[command.index("--run-dir") + 1].replace("seed1", "seed2")
+    (online / "seed2" / runner.STAMP_FILE).write_text(json.dumps(stamp))
     monkeypatch.setattr(sys, "argv", ["mujoco_learning.py", *flags, "--seeds", "1", "2", "--report-only"])
     mujoco_learning.main()
     row = next(line for line in (results / "learning.md").read_text().splitlines() if line.startswith("| sac |"))

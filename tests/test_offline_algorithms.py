@@ -220,3 +220,14 @@ def test_stopped_by_ctrl_c_and_resumed_equals_the_uninterrupted_run(module, tmp_
     assert last_eval(tmp_path / "whole" / "run") == last_eval(tmp_path / "stopped" / "run")
     for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), name
+
+
+def test_cql_weight_is_the_tasks_unless_given_and_the_run_says_which(capsys):
+    for env_id, weight, source in [("Pendulum-v1", 0.2, "CQL_ALPHA_BY_TASK['Pendulum']"),
+                                   ("HalfCheetah-v5", 0.2, "CQL_ALPHA_BY_TASK['HalfCheetah']"),
+                                   ("Hopper-v5", 10.0, "CORL's: Hopper is not in CQL_ALPHA_BY_TASK"),
+                                   ("Hopper-v5 0.5", 0.5, "--cql-alpha")]:
+        env_id, *given = env_id.split()
+        agent = offline_cql.Agent(3, 1, offline_cql.Args(env_id=env_id, cql_alpha=float(given[0]) if given else None))
+        assert agent.cql_alpha == weight
+        assert capsys.readouterr().out == f"CQL weight {weight:g} ({source})\n"

@@ -108,7 +108,8 @@ def make_config(args, offline):
         if args.config == "like-ours":
             kwargs.update(
                 actor_learning_rate=cql.policy_lr, critic_learning_rate=cql.q_lr, temp_learning_rate=cql.q_lr,
-                initial_temperature=cql.alpha, conservative_weight=cql.cql_alpha, alpha_learning_rate=0.0,
+                initial_temperature=cql.alpha, alpha_learning_rate=0.0,
+                conservative_weight=offline_cql.task_cql_alpha(args.env_id)[0],  # ours for this task
                 soft_q_backup=True, n_action_samples=cql.cql_n_actions, gamma=cql.gamma, tau=cql.tau,
                 critic_encoder_factory=VectorEncoderFactory([cql.hidden_dim] * 2, use_layer_norm=True),
                 observation_scaler=scaler())
