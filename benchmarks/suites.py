@@ -227,11 +227,12 @@ def mujoco(args, b: dict, refs: dict, source: str) -> Suite:
                           for d in (None, "medium-replay", "expert")]
         + [e("online_hybrid", "sac-medium-replay-rlpd", "hybrid_sac.py", RLPD_FLAGS, "medium-replay", b["rlpd"])]
         + [peer("online_hybrid", "cleanrl-sac", ("cleanrl-sac", *env), None, b["sac"])],
-        "offline": [e("offline", f"bc-{d}", "offline_bc.py", (), d, b["bc"]) for d in ("expert", "medium")]
+        "offline": [e("offline", f"bc-{d}", "offline_bc.py", (), d, b["bc"])
+                    for d in ("expert", "medium", "medium-replay")]
         + [e("offline", f"cql-{d}", "offline_cql.py", (), d, cql) for d in ("medium", "medium-replay")]
         + [peer("offline", f"d3rlpy-{algo}-{d}", (f"d3rlpy-{algo}", *D3RLPY_CONFIG), d, iterations)
-           for algo, d, iterations in [("bc", "medium", b["bc"]), ("cql", "medium", cql),
-                                       ("cql", "medium-replay", cql)]],
+           for algo, d, iterations in [("bc", "medium", b["bc"]), ("bc", "medium-replay", b["bc"]),
+                                       ("cql", "medium", cql), ("cql", "medium-replay", cql)]],
         "offline_to_online": [e("offline_to_online", f"cql-medium-replay{w}-then-online", "offline_cql.py",
                                 ("--rl-train-after-update-steps", str(cql), *flags), "medium-replay", 2 * cql,
                                 switch=cql) for w, flags in (("", ()), (f"-{alpha}", other_flags))],
@@ -287,8 +288,8 @@ MUJOCO_PEERS = {
                      "CleanRL's (2 critics without LayerNorm, the actor updated twice every second step, learning "
                      "from 5,000 steps as ours), so it is read against online SAC, the row sac.",
     "offline": "The rows named d3rlpy-... are a peer's: d3rlpy 2.8.0's BCConfig and CQLConfig, run by "
-               "benchmarks/peers.py in .venv-d3rlpy on the same datasets for the same gradient steps as bc-medium, "
-               "cql-medium and cql-medium-replay, with batch 256 and two hidden layers of 256 as ours, and --config "
+               "benchmarks/peers.py in .venv-d3rlpy on the same datasets for the same gradient steps as the bc- and "
+               "cql- rows of the same dataset, with batch 256 and two hidden layers of 256 as ours, and --config "
                "like-ours: d3rlpy's algorithm with our scripts' defaults wherever d3rlpy can set them (CQL: our "
                "learning rates and initial entropy coefficient, our CQL weight, fixed, SAC's backup, LayerNorm "
                "in the critics, our number of sampled actions; BC: a stochastic policy at our learning rate; both on "

@@ -401,7 +401,7 @@ def test_experiments_picks_an_experiment_by_its_whole_name_and_others_by_their_b
         return sorted(e.name for group in suite.groups.values() for e in group.experiments)
 
     assert chosen(["sac"]) == ["sac"]
-    assert chosen(["bc-"]) == ["bc-expert", "bc-medium"]
+    assert chosen(["bc-"]) == ["bc-expert", "bc-medium", "bc-medium-replay"]
     assert chosen(["sac-medium-replay"]) == ["sac-medium-replay"]
     assert chosen(["sac-medium"]) == ["sac-medium-replay", "sac-medium-replay-rlpd"]
 

@@ -162,14 +162,14 @@ def test_the_mujoco_suite_runs_the_peers_through_peers_py_with_our_budgets(tmp_p
     ours = {e.name: e for group in groups.values() for e in group.experiments if not e.peer}
     peer_rows = {e.name: e for group in groups.values() for e in group.experiments if e.peer}
     assert {name: e.question.split("/")[-1] for name, e in peer_rows.items()} == {
-        "cleanrl-sac": "online_hybrid", "d3rlpy-bc-medium": "offline", "d3rlpy-cql-medium": "offline",
-        "d3rlpy-cql-medium-replay": "offline"}
+        "cleanrl-sac": "online_hybrid", "d3rlpy-bc-medium": "offline", "d3rlpy-bc-medium-replay": "offline",
+        "d3rlpy-cql-medium": "offline", "d3rlpy-cql-medium-replay": "offline"}
     run_dir = "benchmarks/runs/mujoco/Hopper-v5/online_hybrid/cleanrl-sac/seed3"
     assert peer_rows["cleanrl-sac"].command(3) == [
         "benchmarks/peers.py", "cleanrl-sac", "--env-id", "Hopper-v5", "--total-timesteps", "100000",
         "--eval-interval", "5000", "--eval-episodes", "10", "--seed", "3", "--out", run_dir]
-    for name, like in [("d3rlpy-bc-medium", "bc-medium"), ("d3rlpy-cql-medium", "cql-medium"),
-                       ("d3rlpy-cql-medium-replay", "cql-medium-replay")]:
+    for name, like in [("d3rlpy-bc-medium", "bc-medium"), ("d3rlpy-bc-medium-replay", "bc-medium-replay"),
+                       ("d3rlpy-cql-medium", "cql-medium"), ("d3rlpy-cql-medium-replay", "cql-medium-replay")]:
         command, our_command = peer_rows[name].command(1), ours[like].command(1)
         assert command[:3] == ["benchmarks/peers.py", name[:10].rstrip("-"), "--data"]
         assert command[3] == our_command[our_command.index("--offline-buffer-dir") + 1]
