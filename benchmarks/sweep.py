@@ -4,11 +4,14 @@
         --env-ids Hopper-v5 Walker2d-v5 --datasets medium medium-replay --iterations 20000 --seeds 1 2 3
     python benchmarks/sweep.py --script offline_bc.py --flag batch-size --values 64 256 \\
         --env-ids Pendulum-v1 --datasets expert mixed --iterations 5000 --address auto     # on a running cluster
+    python benchmarks/sweep.py --script hybrid_sac.py --flag critic-layer-norm --values False \\
+        --env-ids Walker2d-v5 --datasets none --iterations 100000 --seeds 1 2      # online SAC, no dataset
 
 Every (task, dataset, value, seed) is a run of `python <script> --offline-buffer-dir <dataset> --env-id <task>
 --<flag> <value> <extra flags>` in benchmarks/runs/sweep/<task>/<experiment>/seed<k>, skipped when finished and
 recorded as learning.py's are. Datasets: Pendulum-v1's those of its suite (expert, medium, mixed, replay), a MuJoCo
-task's those of benchmarks/mujoco_datasets.py. Writes <results-dir>/learning.md (default
+task's those of benchmarks/mujoco_datasets.py; `none` runs without --offline-buffer-dir (hybrid_sac.py: online). A
+boolean flag's values True and False become --<flag> and --no-<flag>. Writes <results-dir>/learning.md (default
 benchmarks/results/sweep_<flag>/) with report.py: per task a table and a figure.
 """
 
@@ -25,6 +28,11 @@ from suites import BENCH, Experiment, Group, Suite  # noqa: E402
 import buffer  # noqa: E402  (learning put the repository on the path)
 
 
+def flag_and_value(flag: str, value: str) -> tuple:
+    """The command line's words for one value: a boolean's True and False are tyro's --flag and --no-flag."""
+    return {"True": (f"--{flag}",), "False": (f"--no-{flag}",)}.get(value, (f"--{flag}", value))
+
+
 def sweep(args) -> Suite:
     """A suite of one group per task: every dataset x value of the flag."""
     algorithm = Path(args.script).stem.replace("offline_", "").replace("hybrid_", "")
@@ -32,10 +40,11 @@ def sweep(args) -> Suite:
     for env_id in args.env_ids:
         data = (suites.pendulum_datasets() if env_id == "Pendulum-v1" else
                 suites.mujoco_datasets(env_id, args.datasets_dir))
+        data["none"] = None
         groups[env_id] = Group(env_id, f"Normalized with {buffer.reference_returns(env_id, None)[1]}.", [
-            Experiment(f"sweep/{env_id}", f"{algorithm}-{d}-{args.flag}{value}", args.script,
-                       ("--env-id", env_id, f"--{args.flag}", value, *shlex.split(args.extra_flags)), data[d],
-                       args.iterations, eval_every=args.eval_interval)
+            Experiment(f"sweep/{env_id}", f"{algorithm}-{d + '-' if data[d] else ''}{args.flag}{value}", args.script,
+                       ("--env-id", env_id, *flag_and_value(args.flag, value), *shlex.split(args.extra_flags)),
+                       data[d], args.iterations, eval_every=args.eval_interval)
             for d in args.datasets for value in args.values])
     settings = (f"{args.iterations:,} iterations, evaluation every {args.eval_interval:,}, {suites.EVAL_EPISODES} "
                 f"deterministic episodes; {args.threads} torch thread(s) per run")
@@ -51,7 +60,8 @@ def main():
     parser.add_argument("--values", nargs="+", required=True)
     parser.add_argument("--env-ids", nargs="+", default=["Pendulum-v1"], metavar="TASK")
     parser.add_argument("--datasets", nargs="+", default=["medium"], metavar="KIND",
-                        help="Pendulum-v1: expert, medium, mixed, replay; MuJoCo: medium, medium-replay, expert")
+                        help="Pendulum-v1: expert, medium, mixed, replay; MuJoCo: medium, medium-replay, expert; "
+                        "none: no offline data")
     parser.add_argument("--iterations", type=int, default=20_000)
     parser.add_argument("--eval-interval", type=int, default=suites.MUJOCO_EVAL_EVERY)
     parser.add_argument("--extra-flags", default="", help="more flags for every run, one string")

@@ -189,6 +189,22 @@ def test_a_sweep_runs_a_flag_over_its_values_and_writes_its_table(tmp_path, monk
     assert (results / "learning.md").read_text() == text
 
 
+def test_a_sweep_runs_online_without_a_dataset_and_a_boolean_flag_as_tyro_reads_it(tmp_path):
+    import hybrid_sac
+    import sweep
+    args = SimpleNamespace(script="hybrid_sac.py", flag="critic-layer-norm", values=["True", "False"],
+                           env_ids=["Hopper-v5"], datasets=["none"], iterations=100, eval_interval=50,
+                           extra_flags="", datasets_dir=tmp_path, seeds=[1], threads=1)
+    experiments = sweep.sweep(args).groups["Hopper-v5"].experiments
+    assert [e.name for e in experiments] == ["sac-critic-layer-normTrue", "sac-critic-layer-normFalse"]
+    commands = [e.command(1) for e in experiments]
+    assert all("--offline-buffer-dir" not in command for command in commands)
+    assert "--critic-layer-norm" in commands[0] and "--no-critic-layer-norm" in commands[1]
+    for command in commands:  # hybrid_sac.py takes them
+        parsed = hybrid_sac.parse_args(command[1:])
+        assert parsed.offline_buffer_dir is None and parsed.critic_layer_norm == (command is commands[0])
+
+
 def test_a_worker_without_the_drivers_directories_runs_in_its_own_and_returns_the_record(tmp_path, monkeypatch):
     """No shared filesystem: where a node cannot make the driver's run directory, the task runs in one of its own
     (named by the driver's path, so that a retry there finds its checkpoint), with its dataset from the bytes it was
