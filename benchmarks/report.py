@@ -119,20 +119,27 @@ def made_by_older_code(run_dir: Path) -> bool:
 
 def data_note(experiments: list, seeds: list, where=run_dirs) -> str:
     """Which dataset file each group's runs read (the SHA-256 in their stamps), and whether the file on disk now
-    is that one: datasets made on another kind of CPU differ (mujoco_datasets.py), and records outlive them."""
-    used = {}
+    is that one: datasets made on another kind of CPU differ (mujoco_datasets.py), and records outlive them. Where
+    a dataset's runs read more than one file, it says which runs read which."""
+    used = {}  # dataset -> {hash: {experiment name: [seeds]}}
     for e in experiments:
         for seed in seeds:
             stamp = where(e, seed) and where(e, seed) / STAMP_FILE
             if e.dataset and stamp and stamp.exists():
-                used.setdefault(e.dataset, set()).add(json.loads(stamp.read_text())["data_sha256"])
+                digest = json.loads(stamp.read_text())["data_sha256"]
+                used.setdefault(e.dataset, {}).setdefault(digest, {}).setdefault(e.name, []).append(seed)
     notes = []
     for dataset, hashes in sorted(used.items(), key=lambda item: item[0].name):
         files = sorted(dataset.path.glob("ckpt-*-replay_buffer"))
         now = file_sha256(files[-1]) if files else None
         state = ("not on this machine, so not compared" if now is None else
-                 "the file there now" if hashes == {now} else f"NOT the file there now (sha256 {now[:12]})")
-        notes.append(f"{dataset.name}: sha256 {', '.join(sorted(h[:12] for h in hashes))}, {state}")
+                 "the file there now" if set(hashes) == {now} else f"NOT the file there now (sha256 {now[:12]})")
+        mixed = {name for runs in hashes.values() for name in runs if sum(name in r for r in hashes.values()) > 1}
+
+        def runs(by_name):  # the runs that read one file, where the dataset's runs read several
+            return " (" + ", ".join(name + (" seed " + " ".join(map(str, seed_list)) if name in mixed else "")
+                                    for name, seed_list in by_name.items()) + ")" if len(hashes) > 1 else ""
+        notes.append(f"{dataset.name}: sha256 {', '.join(h[:12] + runs(hashes[h]) for h in sorted(hashes))}, {state}")
     return f"Data the runs read: {'; '.join(notes)}.\n\n" if notes else ""
 
 

@@ -170,3 +170,11 @@ def test_mujoco_learning_runs_every_group_and_writes_tables_with_published_point
     medium_replay.unlink()  # a dataset not made on this machine (yet) is not called another one
     mujoco_learning.main()
     assert f"medium-replay: sha256 {sha}, not on this machine, so not compared" in (results / "learning.md").read_text()
+    # runs of one dataset that read different files: the note says which read which
+    for where in (runs, results / "records"):  # as if made on another machine: its run and its record
+        stamp_file = where / "online_hybrid" / "sac-medium-replay" / "seed1" / runner.STAMP_FILE
+        stamp_file.write_text(json.dumps({**json.loads(stamp_file.read_text()), "data_sha256": "f" * 64}))
+    mujoco_learning.main()
+    note = next(line for line in (results / "learning.md").read_text().splitlines()
+                if line.startswith("Data the runs read") and "ffffffffffff" in line)
+    assert f"{sha} (sac-medium-replay-rlpd)" in note and "ffffffffffff (sac-medium-replay)" in note
