@@ -134,12 +134,13 @@ def data_note(experiments: list, seeds: list, where=run_dirs) -> str:
         now = file_sha256(files[-1]) if files else None
         state = ("not on this machine, so not compared" if now is None else
                  "the file there now" if set(hashes) == {now} else f"NOT the file there now (sha256 {now[:12]})")
-        mixed = {name for runs in hashes.values() for name in runs if sum(name in r for r in hashes.values()) > 1}
 
-        def runs(by_name):  # the runs that read one file, where the dataset's runs read several
-            return " (" + ", ".join(name + (" seed " + " ".join(map(str, seed_list)) if name in mixed else "")
-                                    for name, seed_list in by_name.items()) + ")" if len(hashes) > 1 else ""
-        notes.append(f"{dataset.name}: sha256 {', '.join(h[:12] + runs(hashes[h]) for h in sorted(hashes))}, {state}")
+        def runs_of(digest):  # which runs read this file (seeds named where an experiment's runs read several)
+            return ", ".join(name + (" seed " + " ".join(map(str, seed_list)) if any(
+                name in other for h, other in hashes.items() if h != digest) else "")
+                for name, seed_list in hashes[digest].items())
+        files_read = ", ".join(h[:12] + (f" ({runs_of(h)})" if len(hashes) > 1 else "") for h in sorted(hashes))
+        notes.append(f"{dataset.name}: sha256 {files_read}, {state}")
     return f"Data the runs read: {'; '.join(notes)}.\n\n" if notes else ""
 
 
