@@ -53,7 +53,7 @@ def sweep(args) -> Suite:
                   suites.COUNTED_SEEDS.format(evaluation="the evaluation") + "\n"], groups, settings=settings)
 
 
-def main():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--script", required=True, choices=["hybrid_sac.py", "offline_bc.py", "offline_cql.py"])
     parser.add_argument("--flag", required=True, help="the script's flag to sweep, without its dashes: cql-alpha")
@@ -64,13 +64,23 @@ def main():
                         "none: no offline data")
     parser.add_argument("--iterations", type=int, default=20_000)
     parser.add_argument("--eval-interval", type=int, default=suites.MUJOCO_EVAL_EVERY)
-    parser.add_argument("--extra-flags", default="", help="more flags for every run, one string")
+    parser.add_argument("--extra-flags", default="", help="more flags for every run, one string: "
+                        "--extra-flags '--no-critic-layer-norm --alpha 1.0'")
     parser.add_argument("--results-dir", type=Path, help="default: benchmarks/results/sweep_<flag>")
     learning.add_run_flags(parser)
-    args = parser.parse_args()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--extra-flags" in argv[:-1]:  # argparse takes a value beginning with "-" for a flag; "=" keeps it a value
+        i = argv.index("--extra-flags")
+        argv[i:i + 2] = [f"--extra-flags={argv[i + 1]}"]
+    args = parser.parse_args(argv)
     args.seeds = args.seeds or [1, 2, 3]
     if min(args.iterations, args.eval_interval, args.threads, args.jobs) <= 0:
         parser.error("--iterations, --eval-interval, --threads and --jobs must be positive")
+    return parser, args
+
+
+def main(argv=None):
+    parser, args = parse_args(argv)
     try:
         suite = sweep(args)
     except KeyError as e:

@@ -205,6 +205,17 @@ def test_a_sweep_runs_online_without_a_dataset_and_a_boolean_flag_as_tyro_reads_
         assert parsed.offline_buffer_dir is None and parsed.critic_layer_norm == (command is commands[0])
 
 
+def test_extra_flags_may_begin_with_a_dash_as_one_value(tmp_path):
+    import sweep
+    _, args = sweep.parse_args(["--script", "hybrid_sac.py", "--flag", "alpha", "--values", "1.0", "--env-ids",
+                                "Hopper-v5", "--datasets", "none", "--extra-flags", "--no-critic-layer-norm",
+                                "--datasets-dir", str(tmp_path)])
+    assert args.extra_flags == "--no-critic-layer-norm" and args.datasets == ["none"]
+    command = sweep.sweep(args).groups["Hopper-v5"].experiments[0].command(1)
+    i = command.index("--alpha")
+    assert command[i:i + 3] == ["--alpha", "1.0", "--no-critic-layer-norm"]
+
+
 def test_a_worker_without_the_drivers_directories_runs_in_its_own_and_returns_the_record(tmp_path, monkeypatch):
     """No shared filesystem: where a node cannot make the driver's run directory, the task runs in one of its own
     (named by the driver's path, so that a retry there finds its checkpoint), with its dataset from the bytes it was
