@@ -2,7 +2,8 @@
 only while its command and its data are unchanged (one made by older code: kept, and marked);
 benchmarks/investigations/cql_diagnosis.py reads a run of offline_cql.py; benchmarks/speed.py measures every update and
 the loop, on the CPU or (--device cuda) the GPU, and compares with d3rlpy when it is installed;
-benchmarks/investigations/data_scale.py fills its buffer as ReplayBuffer.add would and writes every row of its table."""
+benchmarks/investigations/data_scale.py fills its buffer as ReplayBuffer.add would and writes every row of its table;
+benchmarks/investigations/sac_update_order.py steps the networks in CleanRL's order."""
 import json
 import math
 import os
@@ -502,3 +503,29 @@ def test_sigterm_stops_a_grid_as_ctrl_c_does_its_runs_checkpointed(tmp_path):
         except OSError:  # ended meanwhile
             return b""
     assert not [pid for pid in os.listdir("/proc") if pid.isdigit() and str(run_dir).encode() in command_line(pid)]
+
+
+def test_sac_update_order_steps_the_critics_every_update_and_the_actor_twice_every_second():
+    import hybrid_sac
+    import sac_update_order
+    torch.manual_seed(0)
+    agent = hybrid_sac.Agent(3, 1, hybrid_sac.Args(hidden_dim=16, critic_layer_norm=False, alpha=1.0))
+    optimizer = torch.optim.Adam([{"params": agent.actor.parameters(), "lr": 1e-3},
+                                  {"params": [*agent.qf.parameters(), agent.log_alpha], "lr": 1e-3}])
+    update = sac_update_order.cleanrl_update(2)(agent, optimizer, None, None, False)
+    batch = buffer.Batch(torch.randn(8, 3), torch.rand(8, 1) * 2 - 1, torch.randn(8), torch.randn(8, 3), torch.ones(8))
+    def snapshot():
+        return [p.detach().clone() for p in (*agent.actor.parameters(), *agent.qf.parameters(), agent.log_alpha)]
+    def moved(before, after):
+        n_actor = len(list(agent.actor.parameters()))
+        changed = [not torch.equal(b, a) for b, a in zip(before, after)]
+        return any(changed[:n_actor]), any(changed[n_actor:-1]), changed[-1]
+    start = snapshot()
+    update(None, batch)  # first update: the critics only
+    first = snapshot()
+    assert moved(start, first) == (False, True, False)
+    targets = [t.clone() for t in agent.qf_target.parameters()]
+    update(None, batch)  # second: critics, then the actor and the entropy coefficient
+    assert moved(first, snapshot()) == (True, True, True)
+    for before, target, critic in zip(targets, agent.qf_target.parameters(), agent.qf.parameters()):
+        assert torch.allclose(target, before.lerp(critic, agent.args.tau)) and not torch.equal(target, before)

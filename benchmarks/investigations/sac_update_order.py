@@ -48,13 +48,12 @@ REFERENCES = {  # rows made elsewhere: name -> (records folder with seed<k>/eval
 }
 
 
-def patched_main(actor_every: int, argv: list):
-    """hybrid_sac.main(argv) with make_update replaced by CleanRL's order (online batches only)."""
+def cleanrl_update(actor_every: int):
+    """A replacement for hybrid_sac.make_update with CleanRL's order (online batches only): the critics step; every
+    actor_every-th update the actor then steps actor_every times against them, each step followed by one of the
+    entropy coefficient; then the targets move."""
     import torch
     import torch.nn.functional as F
-
-    sys.path.insert(0, str(ROOT))
-    import hybrid_sac
 
     def make_update(agent, optimizer, online_loss, offline_loss, cudagraphs):
         steps = [0]
@@ -85,8 +84,15 @@ def patched_main(actor_every: int, argv: list):
             agent.after_update(False, True)
             return {}
         return update
+    return make_update
 
-    hybrid_sac.make_update = make_update
+
+def patched_main(actor_every: int, argv: list):
+    """hybrid_sac.main(argv) with make_update replaced by CleanRL's order."""
+    sys.path.insert(0, str(ROOT))
+    import hybrid_sac
+
+    hybrid_sac.make_update = cleanrl_update(actor_every)
     hybrid_sac.main(argv)
 
 
