@@ -33,7 +33,7 @@ RECORDS = HERE / "sac_update_order" / "records"
 RESULTS = ROOT / "benchmarks" / "results"
 ENV_ID, ITERATIONS, EVAL_EVERY = "Hopper-v5", 100_000, 5_000
 CLEANRL_FLAGS = ["--no-critic-layer-norm", "--alpha", "1.0"]
-SETTINGS = {  # name: (actor updates every this many steps, or 0: ALF's summed update; flags; what it is)
+SETTINGS = {  # name: (the actor trains this many times every this many updates; flags; what it is)
     "cleanrl": (2, CLEANRL_FLAGS, "CleanRL's update order, 2 actor updates every 2nd step, its flags"),
     "cleanrl-order-every-step": (1, CLEANRL_FLAGS, "critics first, then actor and entropy, every step; its flags"),
     "order-only": (2, [], "CleanRL's update order and actor schedule; our flags (LayerNorm, alpha 0.2)"),
