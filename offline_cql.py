@@ -10,8 +10,8 @@ those actions and up on the buffer's, to SAC's losses. Pure offline is the defau
 about a fifth less CPU with MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=1073741824 in the
 environment (glibc then keeps the large temporaries for reuse; benchmarks/investigations/cql_malloc.md).
 
-ALF's hybrid loop (README.md): every iteration the offline part (`train_step_offline`, `calc_loss_offline`) trains
-on an offline batch; from iteration `rl_train_after_update_steps` on, the envs step once per iteration and every
+ALF's hybrid loop (README.md): every iteration the offline part (`train_step_offline`, `calc_loss_offline`) trains on
+an offline batch; from iteration `rl_train_after_update_steps` on, the envs step once per iteration and every
 `rl_train_every_update_steps`-th one the online part (`train_step`, `calc_loss`) trains on an online batch; one
 optimizer step on the summed losses, then `after_update` moves the targets. A new algorithm: see README.md.
 """
@@ -38,7 +38,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import tyro
-from torch.utils._pytree import tree_leaves, tree_map
 from torch.utils.tensorboard import SummaryWriter
 
 import buffer
@@ -123,8 +122,7 @@ class Args:
     batch_size: int = 256
     """the batch size of each of the online and the offline batches"""
     learning_starts: Optional[int] = None
-    """the online part trains once the online buffer holds this many rows (random actions till then, without offline
-    data). None: 5 episodes' time limit (5,000 rows on MuJoCo, as CleanRL; 500 stalls some HalfCheetah seeds)"""
+    """online rows before the online part trains (random actions till then, no offline data); None: 5 episodes"""
     policy_lr: float = 3e-4
     """the learning rate of the actor"""
     q_lr: float = 1e-3
@@ -141,8 +139,6 @@ class Args:
     """updates per iteration (update-to-data ratio; RLPD uses more than 1)"""
     compile: bool = False
     """torch.compile each part's forward pass and losses: faster after a minute of compiling; needs a C++ compiler"""
-    cudagraphs: bool = False
-    """capture each update in a CUDA graph once and replay it (as LeanRL does); GPU only"""
     alpha: float = 0.2
     """the entropy coefficient (its initial value when autotune is on)"""
     autotune: bool = True
@@ -371,20 +367,18 @@ class UsageError(Exception):
 
 def check_args(args: Args):
     """The first flag that cannot work, as a UsageError."""
-    checks = [(name, getattr(args, name) >= 1, "must be at least 1") for name in (
-        "num_envs", "num_iterations", "batch_size", "rl_train_every_update_steps", "utd_ratio", "num_critics",
-        "eval_interval", "log_interval", "checkpoint_interval", "hidden_dim", "eval_episodes", "cql_n_actions")]
+    counts = ("num_envs", "num_iterations", "batch_size", "rl_train_every_update_steps", "utd_ratio", "num_critics",
+              "eval_interval", "log_interval", "checkpoint_interval", "hidden_dim", "eval_episodes", "torch_threads",
+              "cql_n_actions")
+    checks = [(name, getattr(args, name) is None or getattr(args, name) >= 1, "must be at least 1") for name in counts]
     checks += [(name, getattr(args, name) > 0, "must be above 0")  # nan fails too
                for name in ("alpha", "policy_lr", "q_lr", "cql_temperature")]
     checks += [("gamma", 0 <= args.gamma <= 1, "must be between 0 and 1"),
                ("tau", 0 < args.tau <= 1, "must be above 0 and at most 1"),
                ("cql_alpha", args.cql_alpha is None or args.cql_alpha >= 0, "must be at least 0"),
-               ("torch_threads", args.torch_threads is None or args.torch_threads >= 1, "must be at least 1"),
                ("buffer_size", args.buffer_size >= 2 * args.num_envs, "must hold at least 2 rows per env"),
                ("num_min_critics", args.num_min_critics is None or 1 <= args.num_min_critics <= args.num_critics,
                 f"must be between 1 and --num-critics {args.num_critics}"),
-               ("cudagraphs", not args.cudagraphs or args.num_min_critics is None,  # torch.randperm: not capturable
-                "cannot capture --num-min-critics (its random subset); drop one of them"),
                ("offline_buffer_dir", args.offline_buffer_dir != [], "needs at least one path"),
                ("rl_train_after_update_steps", args.offline_buffer_dir or args.rl_train_after_update_steps
                 < args.num_iterations, "at --num-iterations or above (pure offline) needs --offline-buffer-dir"),
@@ -438,10 +432,7 @@ def stop_signals():
 def choose_device(args: Args, offline) -> tuple:
     """The device, and a note on it for the first line. On a GPU the offline data moves there when it takes at
     most half the free memory (CORL keeps it there); else its batches are copied there."""
-    on_cpu = "no GPU found" if args.cuda and not torch.cuda.is_available() else "--no-cuda" if not args.cuda else ""
-    if on_cpu and args.cudagraphs:
-        raise UsageError(f"--cudagraphs needs a GPU, and this run is on the CPU ({on_cpu}); leave --cudagraphs out")
-    if on_cpu:
+    if not (args.cuda and torch.cuda.is_available()):
         return torch.device("cpu"), "device: cpu" + (" (no GPU found)" if args.cuda else "")
     if offline is not None and offline.nbytes() <= torch.cuda.mem_get_info()[0] // 2:
         offline.to(torch.device("cuda"))
@@ -449,10 +440,9 @@ def choose_device(args: Args, offline) -> tuple:
 
 
 def fit_threads(args: Args, last: tuple) -> tuple:
-    """Without --torch-threads, set torch's threads each second to the cores free to this run since `last` (what
-    this returned before): those idle and those it used itself. A busy machine or a second training lowers them,
-    free cores raise them. On the AMD EPYC tested the count changes no result (tests/test_bitwise.py); where it
-    does, only a fixed --torch-threads gives the same run whatever the load."""
+    """Without --torch-threads, set torch's threads each second to the cores free to this run since `last` (what this
+    returned before): those idle and those it used. On the AMD EPYC tested the count changes no result
+    (tests/test_bitwise.py); where it does, only a fixed --torch-threads gives the same run whatever the load."""
     if args.torch_threads is not None or sys.platform != "linux" or (last and time.time() - last[0] < 1):
         return last
     cores = {f"cpu{i}" for i in os.sched_getaffinity(0)}
@@ -464,15 +454,20 @@ def fit_threads(args: Args, last: tuple) -> tuple:
     return now
 
 
-def make_update(agent: Agent, optimizer, online_loss, offline_loss, cudagraphs: bool):
-    """update(offline_batch, online_batch) -> logs: one optimizer step on the sum of the parts' losses (a
-    batch None: that part does not train now), then the agent's after_update. With cudagraphs, each
-    combination of parts is captured in a CUDA graph after its first call and replayed from then on."""
+def make_update(agent: Agent, optimizer, compile: bool):
+    """update(offline_batch, online_batch) -> logs: each part's forward pass and losses on its batch (a batch None:
+    that part does not train now), one optimizer step on their sum, then the agent's after_update. With compile, the
+    parts' forward passes and losses are compiled (the fused Adam step is fast already)."""
+    losses = {"_offline": lambda batch: agent.calc_loss_offline(agent.train_step_offline(batch)),
+              "": lambda batch: agent.calc_loss(agent.train_step(batch))}
+    if compile:
+        losses = {suffix: torch.compile(loss) for suffix, loss in losses.items()}
+
     def update(offline_batch, online_batch):
         loss, logs = 0.0, {}
-        for batch, part_loss, suffix in ((offline_batch, offline_loss, "_offline"), (online_batch, online_loss, "")):
+        for suffix, batch in (("_offline", offline_batch), ("", online_batch)):
             if batch is not None:
-                part, part_logs = part_loss(batch)
+                part, part_logs = losses[suffix](batch)
                 loss = loss + part
                 logs.update({key + suffix: value for key, value in part_logs.items()})
         optimizer.zero_grad(set_to_none=True)
@@ -480,28 +475,7 @@ def make_update(agent: Agent, optimizer, online_loss, offline_loss, cudagraphs: 
         optimizer.step()
         agent.after_update(offline_batch is not None, online_batch is not None)
         return logs
-
-    graphs = {}  # (offline part?, online part?) -> (graph, its input batches, its output logs)
-
-    def replay(*batches):
-        key = tuple(batch is not None for batch in batches)
-        if key not in graphs:  # torch's recipe: a first, real update on a side stream (Adam makes its state
-            stream = torch.cuda.Stream()  # there), then the capture, which records and runs nothing
-            stream.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(stream):
-                logs = update(*batches)
-            torch.cuda.current_stream().wait_stream(stream)
-            graph, inputs = torch.cuda.CUDAGraph(), [None if b is None else tree_map(torch.clone, b) for b in batches]
-            with torch.cuda.graph(graph):
-                graphs[key] = graph, inputs, update(*inputs)
-            return logs
-        graph, inputs, logs = graphs[key]
-        for to, source in zip(tree_leaves(inputs), tree_leaves(batches)):  # None (a part not trained) is a leaf
-            if to is not None:
-                to.copy_(source)
-        graph.replay()
-        return logs
-    return replay if cudagraphs else update
+    return update
 
 
 def save_checkpoint(run_dir: Path, iteration: int, env_steps: int, agent: Agent, optimizer, rb, buffer_meta):
@@ -518,9 +492,8 @@ def save_checkpoint(run_dir: Path, iteration: int, env_steps: int, agent: Agent,
              "replay_buffer_rows": rb.pos * rb.num_envs, "torch_rng": torch.get_rng_state(),
              "args": dataclasses.asdict(agent.args)}
     buffer.atomic_save(state, ckpt_dir / f"ckpt-{iteration}")
-    for older in ckpt_dir.glob("ckpt-*-replay_buffer") if buffer_file.exists() else ():
-        if older != buffer_file:
-            older.unlink()
+    for older in set(ckpt_dir.glob("ckpt-*-replay_buffer")) - {buffer_file} if buffer_file.exists() else ():
+        older.unlink()
     actor = copy.deepcopy(agent.actor).cpu()  # a file that runs without a GPU
     for name, policy in (("policy.pt", DeterministicPolicy(actor)), ("policy_distribution.pt", actor)):
         program = torch.export.export(policy.eval(), (torch.zeros(2, actor.obs_mean.shape[0]),),
@@ -595,8 +568,9 @@ def train(args: Args):
     envs = gym.wrappers.vector.RecordEpisodeStatistics(envs)
     obs_space, act_space = envs.single_observation_space, envs.single_action_space
     obs_dim, act_dim = int(np.prod(obs_space.shape)), int(np.prod(act_space.shape))
-    learning_starts = (5 * (eval_env.spec.max_episode_steps or 1000)  # random steps: 5 whole episodes, however long
-                       if args.learning_starts is None else args.learning_starts)
+    # random actions first: 5 whole episodes (5,000 rows on MuJoCo, as CleanRL; 500 stalled some HalfCheetah seeds)
+    learning_starts = (5 * (eval_env.spec.max_episode_steps or 1000) if args.learning_starts is None
+                       else args.learning_starts)
 
     offline = None
     if args.offline_buffer_dir:
@@ -613,17 +587,8 @@ def train(args: Args):
     # the actor at policy_lr; the rest the agent trains (critics, entropy coefficient, what a copy adds) at q_lr
     others = [p for name, p in agent.named_parameters() if not name.startswith(("actor.", "qf_target."))]
     optimizer = torch.optim.Adam([{"params": agent.actor.parameters(), "lr": args.policy_lr},
-                                  {"params": others, "lr": args.q_lr}], fused=True, capturable=args.cudagraphs)
-    # each part's forward pass and losses, as the loop calls them (the Adam step is fused already)
-    def online_loss(batch):
-        return agent.calc_loss(agent.train_step(batch))
-
-    def offline_loss(batch):
-        return agent.calc_loss_offline(agent.train_step_offline(batch))
-
-    if args.compile:
-        online_loss, offline_loss = torch.compile(online_loss), torch.compile(offline_loss)
-    update = make_update(agent, optimizer, online_loss, offline_loss, args.cudagraphs)
+                                  {"params": others, "lr": args.q_lr}], fused=True)
+    update = make_update(agent, optimizer, args.compile)
     rb = buffer.ReplayBuffer(args.num_envs, args.buffer_size // args.num_envs, obs_space, act_space, device)
 
     with claim_run_dir(args) as run_dir, stop_signals() as stop_requests, SummaryWriter(str(run_dir)) as writer:

@@ -1,14 +1,12 @@
 #!/usr/bin/env bash
 # The GPU check (issue 19): on a machine with one GPU, in about 6 minutes (under 10 on an H200 with 16
 # cores, inductor's cache cold), measures
-#   1. benchmarks/speed.py --device cuda --quick: each script's update eager, under torch.compile (the
-#      scripts' --compile) and in CUDA graphs (--cudagraphs, eager and compiled) on the GPU, the bmm reference,
-#      speed.py's Pendulum-v1 training loop on the GPU;
+#   1. benchmarks/speed.py --device cuda --quick: each script's update eager and under torch.compile (the
+#      scripts' --compile) on the GPU, the bmm reference, speed.py's Pendulum-v1 training loop on the GPU;
 #      and benchmarks/speed.py --device cpu --quick --no-compile on the same machine's CPU, beside them;
 #   2. a dataset for the hybrid runs: collect.py, 20,000 steps of uniform random actions;
 #   3. hybrid_sac.py online and hybrid (that dataset as --offline-buffer-dir), ITERATIONS iterations each
-#      (5,000), with --cuda --cudagraphs, with --cuda and with --no-cuda: env steps/s and the whole
-#      command's seconds;
+#      (5,000), with --cuda and with --no-cuda: env steps/s and the whole command's seconds;
 # on HalfCheetah-v5 (Pendulum-v1 when MuJoCo is missing), and prints one markdown table of it all, written
 # to $OUT/gpu_check.md.
 #
@@ -108,16 +106,11 @@ print('a host batch on', moved.action.device, 'equal to the host one')"
 
 # 3. hybrid_sac.py online and hybrid, on the GPU (--cuda; SMOKE: the CPU, as the run's first line says) and the CPU
 for mode in online hybrid; do
-    for where in cudagraphs cuda cpu; do
-        [[ $where == cudagraphs && $SMOKE == 1 ]] && continue  # no GPU: --cudagraphs is a usage error
+    for where in cuda cpu; do
         flags=(--env-id "$ENV" --num-iterations "$ITERATIONS" --learning-starts "$LEARNING_STARTS"
                --eval-interval 1000000000 --eval-episodes 1 --checkpoint-interval 1000000000 --no-save-buffer
                --run-dir "$TMP/runs/$mode-$where")
-        case $where in
-            cudagraphs) flags+=(--cuda --cudagraphs) ;;
-            cuda) flags+=(--cuda) ;;
-            *) flags+=(--no-cuda) ;;
-        esac
+        if [[ $where == cuda ]]; then flags+=(--cuda); else flags+=(--no-cuda); fi
         [[ $mode == hybrid ]] && flags+=(--offline-buffer-dir "$TMP/data")
         step "$mode-$where" "$PY" hybrid_sac.py "${flags[@]}"
     done
@@ -210,8 +203,8 @@ def run_figures(name):
     events = EventAccumulator(str(TMP / "runs" / name), size_guidance={"scalars": 0})
     events.Reload()
     sps = events.Scalars("charts/SPS")[-1].value if "charts/SPS" in events.Tags()["scalars"] else None
-    note = re.search(r"; (device: [^,]*), (\d+) torch threads", (TMP / f"{name}.log").read_text())
-    return sps, (f"{note[1]}, {note[2]} threads" if note else "?")
+    note = re.search(r"; (device: [^,]*), torch threads: ([^;]*);", (TMP / f"{name}.log").read_text())
+    return sps, (f"{note[1]}, torch threads: {note[2]}" if note else "?")
 
 
 offline_note = f"{int(E['DATA_STEPS']):,} rows of random actions as --offline-buffer-dir"
@@ -221,14 +214,6 @@ for mode, what in (("online", "online"), ("hybrid", f"hybrid ({offline_note})"))
         f"{c_sps:,.0f}" if c_sps else None, f"{g_sps:,.0f}" if g_sps else None, True)
     row("the same, the whole command's seconds (start-up, final evaluation and checkpoint included)",
         f"{seconds[f'{mode}-cpu']:.1f}", f"{seconds[f'{mode}-cuda']:.1f}", False)
-    graphed = run_figures(f"{mode}-cudagraphs")[0] if f"{mode}-cudagraphs" in seconds else None
-    row("the same with --cudagraphs on the GPU: env steps/s (SMOKE: not run)", f"{c_sps:,.0f}" if c_sps else None,
-        f"{graphed:,.0f}" if graphed else None, True)
-for name, short in (("hybrid_sac.py", "SAC"), ("offline_bc.py", "BC"), ("offline_cql.py", "CQL")):
-    row(f"{name} {short} update in a CUDA graph (--cudagraphs), ms; compiled too: "
-        f"{find(gpu, 'The same updates in CUDA', name, '--compile --cudagraphs ms') or '—'} ms",
-        find(cpu, "Updates", name, "ms per update"), find(gpu, "The same updates in CUDA", name, "--cudagraphs ms"),
-        False)
 
 gpu_name = torch.cuda.get_device_name() if torch.cuda.is_available() else "none"
 cpu_source = ("the committed benchmarks/results/speed.md (another machine: see its header)"

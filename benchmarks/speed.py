@@ -41,9 +41,8 @@ benchmarks/results/speed.md (or --results-dir).
 --device cuda (default cpu): the agents, their optimizers, the fixed batches, the bmm and mm references and
 hybrid_sac.train() (its --cuda) on the GPU; every timed block ends with torch.cuda.synchronize(), so the times are
 the GPU's work done, not the CPU's launches; FLOPs are counted the same way (FlopCounterMode counts operations on any
-device); the d3rlpy comparison is skipped (it is a CPU comparison); each update is measured once more in a CUDA graph
-(the scripts' --cudagraphs), eager and compiled. Writes speed_cuda.md instead of speed.md. Without a GPU: one error
-line, exit status 2.
+device); the d3rlpy comparison is skipped (it is a CPU comparison). Writes speed_cuda.md instead of speed.md.
+Without a GPU: one error line, exit status 2.
 """
 
 import argparse
@@ -137,25 +136,17 @@ class Update:
     offline: bool  # the offline part's hooks (train_step_offline, calc_loss_offline), else the online part's
     overrides: dict
 
-    def make(self, compiled=False, device="cpu", cudagraphs=False):
+    def make(self, compiled=False, device="cpu"):
         """One update of the script (its make_update) on a fixed random batch, as a function of nothing, built as
-        its train() builds it with --compile (compiled) and --cudagraphs (cudagraphs) on device."""
+        its train() builds it, with --compile (compiled), on device."""
         args = self.module.Args(hidden_dim=HIDDEN, batch_size=BATCH, **self.overrides)
         agent = self.module.Agent(OBS_DIM, ACT_DIM, args).to(torch.device(device))
         critic_group = list(agent.qf.parameters()) + [agent.log_alpha]
         if hasattr(agent, "log_cql_multiplier"):  # offline_cql.py's optimizer holds it too
             critic_group.append(agent.log_cql_multiplier)
         optimizer = torch.optim.Adam([{"params": agent.actor.parameters(), "lr": args.policy_lr},
-                                      {"params": critic_group, "lr": args.q_lr}], fused=True, capturable=cudagraphs)
-
-        def online_loss(batch):
-            return agent.calc_loss(agent.train_step(batch))
-
-        def offline_loss(batch):
-            return agent.calc_loss_offline(agent.train_step_offline(batch))
-        if compiled:
-            online_loss, offline_loss = torch.compile(online_loss), torch.compile(offline_loss)
-        update = self.module.make_update(agent, optimizer, online_loss, offline_loss, cudagraphs)
+                                      {"params": critic_group, "lr": args.q_lr}], fused=True)
+        update = self.module.make_update(agent, optimizer, compiled)
         batches = (random_batch(device), None) if self.offline else (None, random_batch(device))
         return partial(update, *batches)
 
@@ -164,23 +155,6 @@ UPDATES = [Update("hybrid_sac.py SAC update (online)", hybrid_sac, offline=False
            Update("offline_bc.py BC update (offline)", offline_bc, offline=True, overrides={}),
            Update("offline_cql.py CQL update (offline, 10 sampled actions)", offline_cql, offline=True,
                   overrides={"cql_n_actions": 10})]
-
-
-def graphed_row(u: Update, eager_seconds: float, budget: Budget, device, compiled: bool) -> list:
-    """A row of the CUDA-graph table: u's update eager, captured, and compiled then captured."""
-    cells = [u.name, f"{eager_seconds * 1e3:.2f}"]
-    for with_compile in (False, True):
-        if with_compile and not compiled:
-            cells += ["not measured (--no-compile)", ""]
-            continue
-        print(f"{u.name}, {'torch.compile and ' if with_compile else ''}CUDA graphs ...", flush=True)
-        try:
-            seconds, = alternating_seconds_per_call([u.make(compiled=with_compile, device=device, cudagraphs=True)],
-                                                    budget, device=device)
-            cells += [f"{seconds * 1e3:.3f}", f"{eager_seconds / seconds:.2f}"]
-        except Exception as e:  # a capture failure: say so, the other figures still count
-            cells += [f"failed: {type(e).__name__}: {str(e)[:80]}", ""]
-    return cells
 
 
 def d3rlpy_updates():
@@ -308,7 +282,7 @@ def main():
         seconds, = alternating_seconds_per_call([fn], budget, warmup=50, device=device)
         matmul_rows.append([name, f"{seconds * 1e6:.1f}", f"{flops / seconds / 1e9:.1f}"])
 
-    update_rows, update_seconds, compiled_rows, graph_rows = [], [], [], []
+    update_rows, update_seconds, compiled_rows = [], [], []
     for u in UPDATES:
         print(f"{u.name} ...", flush=True)
         update = u.make(device=device)
@@ -318,8 +292,6 @@ def main():
         update_rows.append([u.name, f"{seconds * 1e3:.2f}", f"{1 / seconds:,.0f}", f"{flops / 1e6:,.1f}",
                             f"{flops / seconds / 1e9:.1f}", f"{BMM_FLOPS / bmm_seconds / 1e9:.1f}",
                             f"{flops / seconds / (BMM_FLOPS / bmm_seconds):.0%}"])
-        if cuda:
-            graph_rows.append(graphed_row(u, seconds, budget, device, compiled=not args.no_compile))
         if args.no_compile:
             continue
         print(f"{u.name}, torch.compile ...", flush=True)
@@ -405,13 +377,7 @@ def main():
                "seconds to compile"], compiled_rows) if compiled_rows else "Not measured (--no-compile).",
         "The forward pass and losses are compiled (mode default); backward runs through the compiled graph; "
         "the fused Adam step and the soft update stay eager. Seconds to compile: the first call (inductor keeps "
-        "compiled code in an on-disk cache, so only the first run on a machine takes up to a minute per update)."
-        + ("\n\n## The same updates in CUDA graphs (the scripts' --cudagraphs)\n\n"
-           + table(["update", "eager ms", "--cudagraphs ms", "speed-up", "--compile --cudagraphs ms", "speed-up"],
-                   graph_rows)
-           + "\n\nEach update captured after its first call (a real update on a side stream) and replayed: "
-           "the forward pass, backward, the fused Adam step and the soft update in one graph."
-           if cuda else ""),
+        "compiled code in an on-disk cache, so only the first run on a machine takes up to a minute per update).",
         "## hybrid_sac.py online training loop (env step included)",
         table(["runs x iterations", f"blocks of {block} iterations counted", "ms per iteration (median; middle half)",
                "iterations/s", "SAC update ms, timed after the loop", "fraction of the iteration in the update"],

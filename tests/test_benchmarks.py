@@ -512,7 +512,7 @@ def test_sac_update_order_steps_the_critics_every_update_and_the_actor_twice_eve
     agent = hybrid_sac.Agent(3, 1, hybrid_sac.Args(hidden_dim=16, critic_layer_norm=False, alpha=1.0))
     optimizer = torch.optim.Adam([{"params": agent.actor.parameters(), "lr": 1e-3},
                                   {"params": [*agent.qf.parameters(), agent.log_alpha], "lr": 1e-3}])
-    update = sac_update_order.cleanrl_update(2)(agent, optimizer, None, None, False)
+    update = sac_update_order.cleanrl_update(2)(agent, optimizer, False)
     batch = buffer.Batch(torch.randn(8, 3), torch.rand(8, 1) * 2 - 1, torch.randn(8), torch.randn(8, 3), torch.ones(8))
     def snapshot():
         return [p.detach().clone() for p in (*agent.actor.parameters(), *agent.qf.parameters(), agent.log_alpha)]

