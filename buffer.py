@@ -424,6 +424,12 @@ def load_checkpoint(path: Path):
         raise BufferError(f"{path}: not a torch checkpoint (zip) or truncated ({reason})") from None
 
 
+def checkpoint_paths(run_dir: Path) -> dict:
+    """{iteration: path} of a run's checkpoints, ALF's <run_dir>/train/algorithm/ckpt-<iteration>."""
+    paths = (Path(run_dir) / "train" / "algorithm").glob("ckpt-*")
+    return {int(path.name[5:]): path for path in paths if path.name[5:].isdigit()}
+
+
 def find_buffer_file(path: Union[str, Path]) -> Path:
     """A buffer file, or the newest `ckpt-<step>-replay_buffer` anywhere under a directory."""
     path = Path(path)

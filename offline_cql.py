@@ -23,14 +23,11 @@ import fcntl
 import json
 import math
 import os
-import random
 import shutil
 import signal
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional
 
 import gymnasium as gym
 import numpy as np
@@ -62,7 +59,7 @@ def task_cql_alpha(env_id: str) -> tuple:
     return 10.0, f"CORL's: {task} is not in CQL_ALPHA_BY_TASK"
 
 
-@dataclass
+@dataclasses.dataclass
 class Args:
     exp_name: str = SCRIPT[: -len(".py")]
     """the name of this experiment (part of the run directory's name)"""
@@ -74,22 +71,20 @@ class Args:
     """the number of parallel envs stepped once per iteration"""
     num_iterations: int = 20000
     """total training iterations (one update step, or `utd_ratio` of them, each)"""
-    run_dir: Optional[str] = None
+    run_dir: str | None = None
     """where to write TensorBoard events, eval.jsonl, checkpoints and policy.pt (default runs/<run_name>)"""
-    resume: Optional[str] = None
+    resume: str | None = None
     """a run directory to continue from its newest checkpoint, with its flags (those given now win)"""
     cuda: bool = True
     """train on the GPU when there is one (CleanRL's flag); without one the run is on the CPU and says so"""
-    torch_threads: Optional[int] = None
+    torch_threads: int | None = None
     """torch's CPU threads (None: the cores free to this run, counted again each second; Linux only)"""
     overwrite: bool = False
     """start anew in a --run-dir that holds an earlier run, deleting its files (default: refuse it)"""
 
     # hybrid and offline training (ALF's TrainerConfig names)
-    offline_buffer_dir: Optional[List[str]] = None
+    offline_buffer_dir: list[str] | None = None
     """offline buffer files, or directories holding a ckpt-*-replay_buffer; none: plain online SAC"""
-    offline_buffer_length: Optional[int] = None
-    """keep at most this many rows (the oldest) of each env of each offline buffer file"""
     rl_train_after_update_steps: int = 1_000_000_000
     """offline-only iterations before the envs step and the online part trains (above num_iterations, the default:
     pure offline)"""
@@ -101,7 +96,7 @@ class Args:
     for what it changes"""
 
     # conservative Q-learning (defaults: the CQL paper's and CORL's, except cql_alpha on some tasks)
-    cql_alpha: Optional[float] = None
+    cql_alpha: float | None = None
     """weight of the CQL regularizer; None: the task's in CQL_ALPHA_BY_TASK, else CORL's 10 (the run's first line
     says which). Narrow data (one policy's) needs a strong weight; data with many random actions a weak one"""
     cql_n_actions: int = 10
@@ -121,7 +116,7 @@ class Args:
     """target smoothing coefficient"""
     batch_size: int = 256
     """the batch size of each of the online and the offline batches"""
-    learning_starts: Optional[int] = None
+    learning_starts: int | None = None
     """online rows before the online part trains (random actions till then, no offline data); None: 5 episodes"""
     policy_lr: float = 3e-4
     """the learning rate of the actor"""
@@ -131,7 +126,7 @@ class Args:
     """width of the two hidden layers of the actor and of each critic"""
     num_critics: int = 2
     """the number of Q-networks in the ensemble (RLPD's num_qs)"""
-    num_min_critics: Optional[int] = None
+    num_min_critics: int | None = None
     """the TD target's minimum is over this many critics drawn at random (RLPD's num_min_qs; None: all)"""
     critic_layer_norm: bool = True
     """LayerNorm after each hidden layer of the critics (RLPD, Ball et al. 2023): keeps Q from diverging"""
@@ -149,8 +144,6 @@ class Args:
     """evaluate every this many iterations (and at the end)"""
     eval_episodes: int = 10
     """deterministic episodes per evaluation, on a separate env"""
-    log_interval: int = 100
-    """write losses to TensorBoard every this many iterations"""
     checkpoint_interval: int = 5000
     """write a checkpoint every this many iterations (and at the end, and when stopped by Ctrl-C or SIGTERM)"""
     save_buffer: bool = True
@@ -158,17 +151,14 @@ class Args:
 
 
 def make_env(env_id):
-    """A function making the env, its actions rescaled to [-1, 1] (ALF's convention, the buffers' too)."""
+    """A function making the env: actions rescaled to [-1, 1] (ALF's convention), episode returns in its infos."""
     def thunk():
         env = gym.make(env_id)
         if not isinstance(env.observation_space, gym.spaces.Box) or not isinstance(env.action_space, gym.spaces.Box):
             raise UsageError(f"--env-id {env_id}: needs continuous (Box) observations and actions, "
                              f"has {env.observation_space} and {env.action_space}")
-        return gym.wrappers.RescaleAction(env, np.float32(-1), np.float32(1))
+        return gym.wrappers.RecordEpisodeStatistics(gym.wrappers.RescaleAction(env, np.float32(-1), np.float32(1)))
     return thunk
-
-
-LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 
 
 def squashed_log_prob(u, mean, log_std):
@@ -193,8 +183,7 @@ class Actor(nn.Module):
 
     def forward(self, obs):
         h = self.trunk((obs - self.obs_mean) / self.obs_std)
-        log_std = torch.tanh(self.fc_logstd(h))
-        log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (log_std + 1)
+        log_std = -5.0 + 0.5 * (2.0 - -5.0) * (torch.tanh(self.fc_logstd(h)) + 1)  # in [-5, 2], as CleanRL's
         return self.fc_mean(h), log_std
 
     def sample(self, obs, n=1):
@@ -253,8 +242,7 @@ class Critics(nn.Module):
 
 
 class Agent(nn.Module):
-    """The actor, the critics, their targets and the entropy coefficient, with ALF's hooks: train_step / calc_loss
-    (online batches), train_step_offline / calc_loss_offline (offline ones), after_update (after each step)."""
+    """Actor, critics, target critics, entropy coefficient; ALF's hooks for online and offline batches (README.md)."""
 
     algorithm = "CQL(H) (offline), SAC (online)"  # saved in checkpoints
 
@@ -355,12 +343,6 @@ def evaluate(policy: Actor, env, episodes: int, seed: int):
     return float(np.mean(returns)), float(np.std(returns))
 
 
-def checkpoint_paths(run_dir: Path) -> dict:
-    """{iteration: path} of the ckpt-<iteration> files under <run_dir>/train/algorithm/."""
-    paths = (run_dir / "train" / "algorithm").glob("ckpt-*")
-    return {int(path.name[5:]): path for path in paths if path.name[5:].isdigit()}
-
-
 class UsageError(Exception):
     """A flag or a run directory that cannot be used; main() prints it as one line and exits 2."""
 
@@ -368,7 +350,7 @@ class UsageError(Exception):
 def check_args(args: Args):
     """The first flag that cannot work, as a UsageError."""
     counts = ("num_envs", "num_iterations", "batch_size", "rl_train_every_update_steps", "utd_ratio", "num_critics",
-              "eval_interval", "log_interval", "checkpoint_interval", "hidden_dim", "eval_episodes", "torch_threads",
+              "eval_interval", "checkpoint_interval", "hidden_dim", "eval_episodes", "torch_threads",
               "cql_n_actions")
     checks = [(name, getattr(args, name) is None or getattr(args, name) >= 1, "must be at least 1") for name in counts]
     checks += [(name, getattr(args, name) > 0, "must be above 0")  # nan fails too
@@ -391,8 +373,7 @@ def check_args(args: Args):
 
 @contextlib.contextmanager
 def claim_run_dir(args: Args):
-    """The run directory, locked while this run lives (a second run on it is refused). A new run refuses one
-    holding another run's files unless told to --resume it or to --overwrite them."""
+    """The run directory, locked while this run lives; one holding another run's files needs --resume or --overwrite."""
     run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
     run_dir = Path(args.resume or args.run_dir or f"runs/{run_name}")
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -413,8 +394,7 @@ def claim_run_dir(args: Args):
 
 @contextlib.contextmanager
 def stop_signals():
-    """While the loop runs, SIGINT (Ctrl-C) and SIGTERM are only noted in the list yielded: the loop then
-    writes a checkpoint and exits with 128 + the signal. A second signal stops at once."""
+    """SIGINT (Ctrl-C) or SIGTERM is noted in the list yielded (the loop checkpoints and exits); a second stops now."""
     received = []
 
     def note(signum, frame):
@@ -430,8 +410,7 @@ def stop_signals():
 
 
 def choose_device(args: Args, offline) -> tuple:
-    """The device, and a note on it for the first line. On a GPU the offline data moves there when it takes at
-    most half the free memory (CORL keeps it there); else its batches are copied there."""
+    """The device and a note for the first line; the offline data moves to the GPU if it fits (CORL keeps it there)."""
     if not (args.cuda and torch.cuda.is_available()):
         return torch.device("cpu"), "device: cpu" + (" (no GPU found)" if args.cuda else "")
     if offline is not None and offline.nbytes() <= torch.cuda.mem_get_info()[0] // 2:
@@ -440,9 +419,8 @@ def choose_device(args: Args, offline) -> tuple:
 
 
 def fit_threads(args: Args, last: tuple) -> tuple:
-    """Without --torch-threads, set torch's threads each second to the cores free to this run since `last` (what this
-    returned before): those idle and those it used. On the AMD EPYC tested the count changes no result
-    (tests/test_bitwise.py); where it does, only a fixed --torch-threads gives the same run whatever the load."""
+    """Without --torch-threads, set torch's threads each second to the cores this run used or left idle since `last`
+    (what this returned before). Only a fixed --torch-threads is sure to give the same run whatever the load."""
     if args.torch_threads is not None or sys.platform != "linux" or (last and time.time() - last[0] < 1):
         return last
     cores = {f"cpu{i}" for i in os.sched_getaffinity(0)}
@@ -455,9 +433,8 @@ def fit_threads(args: Args, last: tuple) -> tuple:
 
 
 def make_update(agent: Agent, optimizer, compile: bool):
-    """update(offline_batch, online_batch) -> logs: each part's forward pass and losses on its batch (a batch None:
-    that part does not train now), one optimizer step on their sum, then the agent's after_update. With compile, the
-    parts' forward passes and losses are compiled (the fused Adam step is fast already)."""
+    """update(offline_batch, online_batch) -> logs: each part's forward pass and losses on its batch (None: that part
+    does not train now), one optimizer step on their sum, then after_update. --compile compiles the parts' losses."""
     losses = {"_offline": lambda batch: agent.calc_loss_offline(agent.train_step_offline(batch)),
               "": lambda batch: agent.calc_loss(agent.train_step(batch))}
     if compile:
@@ -485,8 +462,7 @@ def save_checkpoint(run_dir: Path, iteration: int, env_steps: int, agent: Agent,
     buffer_file = ckpt_dir / f"ckpt-{iteration}-replay_buffer"
     if agent.args.save_buffer and rb.pos > 0:
         rb.save(buffer_file, buffer_meta)
-    # the loop draws its randomness from torch only (the envs are seeded when they reset; on a GPU, resumed runs
-    # draw anew: its generator is not saved, as its kernels are not bitwise reproducible anyway)
+    # the loop draws its randomness from torch only (the envs are seeded at reset; a GPU's generator is not saved)
     state = {"script": SCRIPT, "algorithm": agent.algorithm, "agent": agent.state_dict(),
              "optimizer": optimizer.state_dict(), "iteration": iteration, "env_steps": env_steps,
              "replay_buffer_rows": rb.pos * rb.num_envs, "torch_rng": torch.get_rng_state(),
@@ -501,14 +477,9 @@ def save_checkpoint(run_dir: Path, iteration: int, env_steps: int, agent: Agent,
         buffer.atomic_save(program, run_dir / name, save=torch.export.save)
 
 
-RESUME_FIXED = ("env_id", "num_envs", "hidden_dim", "num_critics", "critic_layer_norm", "buffer_size",
-                "normalize_observations")  # flags a resumed run cannot change
-
-
 def load_checkpoint(run_dir: Path, agent: Agent, optimizer, rb):
-    """Restore the newest ckpt-<iteration> and its replay buffer; return (iteration, env_steps, the
-    evaluations up to it: later ones are done again). Says once what a resumed run cannot restore."""
-    found = checkpoint_paths(run_dir)
+    """Restore the newest ckpt-<iteration> and its replay buffer; (iteration, env_steps, the evaluations up to it)."""
+    found = buffer.checkpoint_paths(run_dir)
     if not found:
         raise UsageError(f"{run_dir}: no checkpoint ckpt-<iteration> under train/algorithm/ to resume from")
     iteration = max(found)
@@ -518,7 +489,8 @@ def load_checkpoint(run_dir: Path, agent: Agent, optimizer, rb):
     if ckpt.get("script", SCRIPT) != SCRIPT:  # checkpoints of before 2026-12-07 do not say
         raise UsageError(f"{ckpt_file}: written by {ckpt['script']} ({ckpt['algorithm']}), not by {SCRIPT} "
                          f"({agent.algorithm}); continue it with: python {ckpt['script']} --resume {run_dir}")
-    for name in RESUME_FIXED:
+    for name in ("env_id", "num_envs", "hidden_dim", "num_critics", "critic_layer_norm", "buffer_size",
+                 "normalize_observations"):  # flags a resumed run cannot change
         if ckpt["args"].get(name) != getattr(agent.args, name):
             raise UsageError(f"{ckpt_file}: was written with --{name.replace('_', '-')} "
                              f"{ckpt['args'].get(name)}, this run has {getattr(agent.args, name)}")
@@ -529,32 +501,27 @@ def load_checkpoint(run_dir: Path, agent: Agent, optimizer, rb):
         raise UsageError(f"{ckpt_file}: does not fit this script's networks: {' '.join(str(e).split())}") from None
     torch.set_rng_state(ckpt["torch_rng"])
     buffer_file = ckpt_file.with_name(f"{ckpt_file.name}-replay_buffer")
-    lost = ["the envs' episodes in progress: they start anew"] if ckpt["env_steps"] else []
-    if buffer_file.exists():
+    if buffer_file.exists():  # else (--no-save-buffer) the online part starts again from an empty buffer
         rb.load_state_dict(buffer.load_checkpoint(buffer_file), buffer_file)
         rb.end_episodes()  # the envs restart: no transition may join the old and the new episode
-    elif ckpt.get("replay_buffer_rows"):
-        lost.insert(0, f"its replay buffer ({ckpt['replay_buffer_rows']:,} rows; {buffer_file.name} is missing, "
-                    "e.g. --no-save-buffer): the online part starts again from an empty buffer")
-    print(f"resumed from {ckpt_file} (iteration {iteration:,}, {ckpt['env_steps']:,} env steps, "
-          f"{rb.pos * rb.num_envs:,} replay-buffer rows)" + "".join(f"; not restored: {x}" for x in lost), flush=True)
+    print(f"resumed from {ckpt_file} (iteration {iteration:,}, {ckpt['env_steps']:,} env steps; replay buffer: "
+          f"{rb.pos * rb.num_envs:,} of its {ckpt.get('replay_buffer_rows', 0):,} rows; the envs start new episodes)",
+          flush=True)
     eval_log = run_dir / "eval.jsonl"
     evaluations = [json.loads(line) for line in eval_log.read_text().splitlines()] if eval_log.exists() else []
     return iteration, ckpt["env_steps"], [e for e in evaluations if e["iteration"] <= iteration]
 
 
-def print_summary(run_dir: Path, iteration: int, env_steps: int, seconds: float, last_eval: dict):
-    score, ckpt = last_eval["normalized_score"], f"train/algorithm/ckpt-{iteration}"
-    files = [p for p in ("eval.jsonl", "policy.pt", ckpt, f"{ckpt}-replay_buffer") if (run_dir / p).exists()]
-    print(f"done: {iteration:,} iterations, {env_steps:,} env steps in {seconds / 60:.1f} min\nfinal evaluation: "
+def print_summary(run_dir: Path, iteration: int, env_steps: int, start_time: float, last_eval: dict):
+    score, minutes = last_eval["normalized_score"], (time.time() - start_time) / 60
+    print(f"done: {iteration:,} iterations, {env_steps:,} env steps in {minutes:.1f} min\nfinal evaluation: "
           f"return {last_eval['return_mean']:.1f} ± {last_eval['return_std']:.1f}, normalized score "
-          f"{'none' if score is None else f'{score:.1f}'}\nfiles in {run_dir}: {', '.join(files)}\n"
-          f"TensorBoard: tensorboard --logdir {run_dir}", flush=True)
+          f"{'none' if score is None else f'{score:.1f}'}\nfiles in {run_dir}: eval.jsonl, policy.pt, checkpoints "
+          f"in train/algorithm/\nTensorBoard: tensorboard --logdir {run_dir}", flush=True)
 
 
 def train(args: Args):
     check_args(args)
-    random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.torch_threads or 1)
@@ -565,7 +532,6 @@ def train(args: Args):
         eval_env = make_env(args.env_id)()
     except gym.error.Error as e:  # not registered, or its dependencies are not installed
         raise UsageError(f"--env-id {args.env_id}: cannot make this env ({e})") from None
-    envs = gym.wrappers.vector.RecordEpisodeStatistics(envs)
     obs_space, act_space = envs.single_observation_space, envs.single_action_space
     obs_dim, act_dim = int(np.prod(obs_space.shape)), int(np.prod(act_space.shape))
     # random actions first: 5 whole episodes (5,000 rows on MuJoCo, as CleanRL; 500 stalled some HalfCheetah seeds)
@@ -574,16 +540,15 @@ def train(args: Args):
 
     offline = None
     if args.offline_buffer_dir:
-        offline = buffer.load_offline_buffer(args.offline_buffer_dir, args.offline_buffer_length)
+        offline = buffer.load_offline_buffer(args.offline_buffer_dir)
         offline.check_spaces(obs_space, act_space, args.env_id)
     reference_returns, reference_source = buffer.reference_returns(args.env_id, offline and offline.meta)
     device, device_note = choose_device(args, offline)
     agent = Agent(obs_dim, act_dim, args).to(device)
     if offline is not None and args.normalize_observations:
-        obs_mean, obs_std = offline.observation_mean_std()
+        stats = dict(zip(("obs_mean", "obs_std"), offline.observation_mean_std()))
         for net in (agent.actor, agent.qf, agent.qf_target):
-            net.obs_mean.copy_(obs_mean)
-            net.obs_std.copy_(obs_std)
+            net.load_state_dict(stats, strict=False)  # sets these two buffers only
     # the actor at policy_lr; the rest the agent trains (critics, entropy coefficient, what a copy adds) at q_lr
     others = [p for name, p in agent.named_parameters() if not name.startswith(("actor.", "qf_target."))]
     optimizer = torch.optim.Adam([{"params": agent.actor.parameters(), "lr": args.policy_lr},
@@ -631,13 +596,10 @@ def train(args: Args):
                     logs.update(update(offline.sample(args.batch_size).to(device) if offline is not None else None,
                                        rb.sample(args.batch_size) if rl_train else None))
 
-            if done % args.log_interval == 0:
+            if done % 100 == 0:  # as CleanRL
                 for key, value in logs.items():
                     writer.add_scalar(f"losses/{key}", value.item(), done)
-                seconds = time.time() - start_time
-                writer.add_scalar("charts/iterations_per_second", (done - start_iteration) / seconds, done)
-                writer.add_scalar("charts/SPS", (env_steps - start_env_steps) / seconds, done)  # CleanRL's: env steps/s
-                writer.add_scalar("charts/torch_threads", torch.get_num_threads(), done)
+                writer.add_scalar("charts/SPS", (env_steps - start_env_steps) / (time.time() - start_time), done)
             if done % args.eval_interval == 0 or done == args.num_iterations:
                 mean, std = evaluate(agent.actor, eval_env, args.eval_episodes, args.seed + 1_000_000)
                 score = buffer.normalized_score(mean, {"reference_returns": reference_returns})
@@ -658,18 +620,16 @@ def train(args: Args):
                 sys.exit(128 + stop_requests[0])
         envs.close()
         if start_iteration >= args.num_iterations:
-            print(f"{run_dir}: finished already at iteration {start_iteration:,} (a larger --num-iterations "
-                  f"continues it)", flush=True)
+            print(f"{run_dir}: finished already at iteration {start_iteration:,} (more --num-iterations continue it)")
         if evaluations:
-            print_summary(run_dir, max(start_iteration, args.num_iterations), env_steps, time.time() - start_time,
-                          evaluations[-1])
+            print_summary(run_dir, max(start_iteration, args.num_iterations), env_steps, start_time, evaluations[-1])
     return agent, run_dir
 
 
 def parse_args(argv=None) -> Args:
     """The command line; with --resume, the stopped run's flags are the defaults (flags given now win)."""
     args = tyro.cli(Args, args=argv)
-    found = checkpoint_paths(Path(args.resume)) if args.resume else {}
+    found = buffer.checkpoint_paths(Path(args.resume)) if args.resume else {}
     saved = buffer.load_checkpoint(found[max(found)]) if found else None
     if isinstance(saved, dict) and isinstance(saved.get("args"), dict):
         known = {field.name for field in dataclasses.fields(Args)}

@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 EXPERT = str(ROOT / "data" / "pendulum_expert")
 SMALL = ["--num-iterations", "200", "--eval-interval", "100", "--eval-episodes", "1", "--batch-size", "16",
-         "--hidden-dim", "16", "--log-interval", "50", "--checkpoint-interval", "100", "--torch-threads", "1",
+         "--hidden-dim", "16", "--checkpoint-interval", "100", "--torch-threads", "1",
          "--no-cuda", "--learning-starts", "50"]
 OFFLINE_THEN_ONLINE = ["--offline-buffer-dir", EXPERT, "--rl-train-after-update-steps", "100"]
 PURE_OFFLINE = ["--offline-buffer-dir", EXPERT, "--rl-train-after-update-steps", "1000000"]

@@ -19,7 +19,7 @@ import buffer
 import hybrid_sac
 from conftest import ROOT
 
-SMALL = dict(hidden_dim=32, batch_size=32, learning_starts=20, eval_episodes=1, log_interval=10)
+SMALL = dict(hidden_dim=32, batch_size=32, learning_starts=20, eval_episodes=1)
 
 
 def small_args(tmp_path, name="run", **overrides):
@@ -275,7 +275,7 @@ def test_compile_flag_compiles_and_trains_both_parts(tmp_path, recorder, pendulu
 def start_script(run_dir, *flags):
     return subprocess.Popen([sys.executable, str(ROOT / "hybrid_sac.py"), "--run-dir", str(run_dir), "--hidden-dim",
                              "32", "--batch-size", "32", "--learning-starts", "20", "--eval-episodes", "1",
-                             "--eval-interval", "20", "--log-interval", "10", *map(str, flags)],
+                             "--eval-interval", "20", *map(str, flags)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=run_dir.parent)
 
 
@@ -292,6 +292,8 @@ def test_a_signal_checkpoints_the_iteration_reached_and_resume_continues(tmp_pat
     run_dir = tmp_path / "run"
     process = start_script(run_dir, "--num-iterations", 100_000)
     wait_for(run_dir / "eval.jsonl", process)  # the loop runs
+    while process.poll() is None and eval_lines(run_dir)[-1]["iteration"] < 100:  # losses are logged every 100
+        time.sleep(0.05)
     process.send_signal(signum)
     out, err = process.communicate(timeout=120)
     assert process.returncode == exit_code and "Traceback" not in err, err
@@ -305,15 +307,15 @@ def test_a_signal_checkpoints_the_iteration_reached_and_resume_continues(tmp_pat
     assert (ckpt_dir / f"ckpt-{reached}-replay_buffer").exists()
     events = EventAccumulator(str(run_dir))
     events.Reload()  # TensorBoard holds the losses up to the stop
-    assert max(e.step for e in events.Scalars("losses/qf_loss")) == reached // 10 * 10
+    assert max(e.step for e in events.Scalars("losses/qf_loss")) == reached // 100 * 100
 
     # --resume alone: the run's own flags (--hidden-dim 32, ...) come from its checkpoint
     result = subprocess.run([sys.executable, str(ROOT / "hybrid_sac.py"), "--resume", str(run_dir),
                              "--num-iterations", str(reached + 20)], capture_output=True, text=True, cwd=tmp_path,
                             timeout=300)
     assert result.returncode == 0, result.stderr
-    assert f"resumed from {ckpt_dir / f'ckpt-{reached}'} (iteration {reached:,}, {reached:,} env steps, " \
-           f"{reached:,} replay-buffer rows); not restored: the envs' episodes in progress" in result.stdout
+    assert f"resumed from {ckpt_dir / f'ckpt-{reached}'} (iteration {reached:,}, {reached:,} env steps; " \
+           f"replay buffer: {reached:,} of its {reached:,} rows; the envs start new episodes)" in result.stdout
     assert "final evaluation: return" in result.stdout and f"tensorboard --logdir {run_dir}" in result.stdout
     assert eval_lines(run_dir)[-1]["iteration"] == reached + 20
     saved = torch.load(ckpt_dir / f"ckpt-{reached + 20}-replay_buffer", weights_only=True)
@@ -329,7 +331,7 @@ def test_kill_9_resumes_from_the_newest_complete_checkpoint(tmp_path):
     process.kill()
     process.communicate()
     (ckpt_dir / "ckpt-1000.tmp").write_bytes(b"PK\x03\x04 torn")  # as if killed while writing
-    newest = max(hybrid_sac.checkpoint_paths(run_dir))
+    newest = max(buffer.checkpoint_paths(run_dir))
     hybrid_sac.train(small_args(tmp_path, num_iterations=newest + 10, checkpoint_interval=20,
                                 resume=str(run_dir)))
     assert (ckpt_dir / "ckpt-1000.tmp").exists()  # loading reads only; the torn file is no checkpoint
@@ -355,7 +357,7 @@ def test_resume_without_the_replay_buffer_says_so(tmp_path, recorder, capsys):
     hybrid_sac.train(small_args(tmp_path, num_iterations=40, eval_interval=40, save_buffer=False,
                                 resume=str(tmp_path / "run")))
     out = capsys.readouterr().out
-    assert out.count("not restored: its replay buffer (30 rows; ckpt-30-replay_buffer is missing") == 1
+    assert out.count("replay buffer: 0 of its 30 rows") == 1
     assert recorder["online"] == 11  # the first run's 11 updates; the empty buffer never reached 20 rows
 
 

@@ -20,7 +20,7 @@ import offline_cql
 from conftest import ROOT
 
 EXPERT = ROOT / "data" / "pendulum_expert"
-SMALL = dict(hidden_dim=32, batch_size=32, learning_starts=20, eval_episodes=1, log_interval=10)
+SMALL = dict(hidden_dim=32, batch_size=32, learning_starts=20, eval_episodes=1)
 
 
 def last_eval(run_dir):

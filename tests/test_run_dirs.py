@@ -10,7 +10,7 @@ from conftest import ROOT
 
 EXPERT = ROOT / "data" / "pendulum_expert"
 SMALL = ["--hidden-dim", "16", "--batch-size", "16", "--learning-starts", "20", "--eval-episodes", "1",
-         "--eval-interval", "20", "--log-interval", "10", "--checkpoint-interval", "20", "--cql-n-actions", "2"]
+         "--eval-interval", "20", "--checkpoint-interval", "20", "--cql-n-actions", "2"]
 
 
 def script_flags(script):
@@ -87,7 +87,7 @@ def test_resuming_a_finished_run_says_so_and_prints_its_summary(tmp_path):
     evaluations = (run_dir / "eval.jsonl").read_text()
     again = run_script("hybrid_sac.py", "--resume", run_dir, cwd=tmp_path)
     assert again.returncode == 0, again.stderr
-    assert f"{run_dir}: finished already at iteration 40 (a larger --num-iterations continues it)" in again.stdout
+    assert f"{run_dir}: finished already at iteration 40 (more --num-iterations continue it)" in again.stdout
     summary = first.stdout[first.stdout.index("final evaluation:"):].splitlines()[0]
     assert summary in again.stdout  # the same final evaluation, read from eval.jsonl
     assert (run_dir / "eval.jsonl").read_text() == evaluations

@@ -51,7 +51,7 @@ def energy(obs):
 
 
 def load_agent(run_dir: Path):
-    found = offline_cql.checkpoint_paths(run_dir)
+    found = buffer.checkpoint_paths(run_dir)
     if not found:
         sys.exit(f"{run_dir}: no checkpoint under train/algorithm/")
     ckpt = buffer.load_checkpoint(found[max(found)])
