@@ -40,6 +40,9 @@ from torch.utils.tensorboard import SummaryWriter
 import buffer
 
 SCRIPT = os.path.basename(__file__)
+# Per-task settings (as CORL's per-task configs), the defaults where --env-id names the task (parse_args). None for
+# CQL: its SAC settings below (LayerNorm, alpha 0.2) are those all its results were measured with; the weight is below.
+TASK_SETTINGS = {}
 
 
 # The CQL weight a task gets without --cql-alpha: CORL's 10, its one value for every D4RL locomotion dataset, except
@@ -129,13 +132,13 @@ class Args:
     num_min_critics: int | None = None
     """the TD target's minimum is over this many critics drawn at random (RLPD's num_min_qs; None: all)"""
     critic_layer_norm: bool = True
-    """LayerNorm after each hidden layer of the critics (RLPD, Ball et al. 2023): keeps Q from diverging"""
+    """LayerNorm after each hidden layer of the critics (RLPD, Ball et al. 2023; CQL's results were measured with it)"""
     utd_ratio: int = 1
     """updates per iteration (update-to-data ratio; RLPD uses more than 1)"""
     compile: bool = False
     """torch.compile each part's forward pass and losses: faster after a minute of compiling; needs a C++ compiler"""
     alpha: float = 0.2
-    """the entropy coefficient (its initial value when autotune is on)"""
+    """the entropy coefficient (its initial value when autotune is on; CQL's results were measured with 0.2)"""
     autotune: bool = True
     """tune the entropy coefficient towards a target entropy of -action_dim"""
 
@@ -328,18 +331,15 @@ class Agent(nn.Module):
 
 
 def evaluate(policy: Actor, env, episodes: int, seed: int):
-    """Mean and std of the return of deterministic episodes; the same seeds at every evaluation."""
+    """Mean and std of the return of deterministic episodes in an env of make_env; the same seeds every time."""
     returns, device = [], policy.obs_mean.device
     for episode in range(episodes):
-        obs, _ = env.reset(seed=seed + episode)
-        done, total = False, 0.0
-        while not done:
+        obs, info = env.reset(seed=seed + episode)
+        while "episode" not in info:  # RecordEpisodeStatistics adds it, with the return, when the episode ends
             with torch.no_grad():
                 action = policy.act(torch.as_tensor(obs, dtype=torch.float32, device=device)[None])[0].cpu().numpy()
-            obs, reward, terminated, truncated, _ = env.step(action)
-            total += float(reward)
-            done = terminated or truncated
-        returns.append(total)
+            obs, _, _, _, info = env.step(action)
+        returns.append(float(info["episode"]["r"]))
     return float(np.mean(returns)), float(np.std(returns))
 
 
@@ -522,7 +522,6 @@ def print_summary(run_dir: Path, iteration: int, env_steps: int, start_time: flo
 
 def train(args: Args):
     check_args(args)
-    np.random.seed(args.seed)
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.torch_threads or 1)
     threads_since = fit_threads(args, ())
@@ -558,7 +557,8 @@ def train(args: Args):
 
     with claim_run_dir(args) as run_dir, stop_signals() as stop_requests, SummaryWriter(str(run_dir)) as writer:
         print(f"run directory: {run_dir}; {device_note}, torch threads: {args.torch_threads or 'the free cores'}; "
-              f"online training from {learning_starts:,} rows; normalized scores: {reference_source}", flush=True)
+              f"online training from {learning_starts:,} rows; critic LayerNorm {args.critic_layer_norm}, alpha "
+              f"{args.alpha}; normalized scores: {reference_source}", flush=True)
         start_iteration, env_steps, evaluations = (load_checkpoint(run_dir, agent, optimizer, rb) if args.resume
                                                    else (0, 0, []))
         buffer_meta = buffer.make_meta(args.env_id, obs_space, act_space, f"replay buffer of {run_dir}",
@@ -568,8 +568,7 @@ def train(args: Args):
         obs, _ = envs.reset(seed=args.seed + start_iteration)
         reward = np.zeros(args.num_envs)
         terminated = truncated = np.zeros(args.num_envs, dtype=bool)
-        logs = {}  # the newest losses
-        start_time, start_env_steps = time.time(), env_steps
+        logs, start_time, start_env_steps = {}, time.time(), env_steps  # logs: the newest losses
         for iteration in range(start_iteration, args.num_iterations):
             done = iteration + 1  # iterations done at the end of this one: the x-axis of every scalar
             threads_since = fit_threads(args, threads_since)
@@ -627,14 +626,15 @@ def train(args: Args):
 
 
 def parse_args(argv=None) -> Args:
-    """The command line; with --resume, the stopped run's flags are the defaults (flags given now win)."""
+    """The command line; the defaults are the stopped run's flags with --resume, else the task's TASK_SETTINGS (flags
+    given now win)."""
     args = tyro.cli(Args, args=argv)
     found = buffer.checkpoint_paths(Path(args.resume)) if args.resume else {}
     saved = buffer.load_checkpoint(found[max(found)]) if found else None
     if isinstance(saved, dict) and isinstance(saved.get("args"), dict):
         known = {field.name for field in dataclasses.fields(Args)}
-        args = tyro.cli(Args, args=argv, default=Args(**{k: v for k, v in saved["args"].items() if k in known}))
-    return args
+        return tyro.cli(Args, args=argv, default=Args(**{k: v for k, v in saved["args"].items() if k in known}))
+    return tyro.cli(Args, args=argv, default=Args(**TASK_SETTINGS.get(args.env_id, {})))
 
 
 def main(argv=None):

@@ -83,10 +83,12 @@ def train_until(run_dir: Path, args, iterations: int, stop_at_return: float = fl
         # checkpoint: started anew over what a run killed before its first one left
         has_checkpoint = any((run_dir / "train" / "algorithm").glob("ckpt-*"))
         resume = ["--resume", run_dir] if has_checkpoint else ["--overwrite"]
-        # --learning-starts 500: the default when the datasets of 2026-12-05/06 were made (sha256: benchmarks/README.md)
+        # the defaults when the datasets of 2026-12-05/06 were made (sha256: benchmarks/README.md): learning from 500
+        # rows on, critics with LayerNorm, alpha from 0.2
         run("hybrid_sac.py", "--env-id", args.env_id, "--seed", args.seed, "--num-iterations", target,
             "--eval-interval", args.chunk_iterations, "--checkpoint-interval", args.chunk_iterations,
-            "--learning-starts", 500, "--run-dir", run_dir, *resume, *shlex.split(args.sac_flags))
+            "--learning-starts", 500, "--critic-layer-norm", "--alpha", 0.2, "--run-dir", run_dir, *resume,
+            *shlex.split(args.sac_flags))
 
 
 def collect(args, kind: str, out_dir: Path, *source):

@@ -138,8 +138,9 @@ class Update:
 
     def make(self, compiled=False, device="cpu"):
         """One update of the script (its make_update) on a fixed random batch, as a function of nothing, built as
-        its train() builds it, with --compile (compiled), on device."""
-        args = self.module.Args(hidden_dim=HIDDEN, batch_size=BATCH, **self.overrides)
+        its train() builds it, with --compile (compiled), on device; with Pendulum-v1's TASK_SETTINGS (the shapes')."""
+        task = self.module.TASK_SETTINGS.get("Pendulum-v1", {})
+        args = self.module.Args(hidden_dim=HIDDEN, batch_size=BATCH, **{**task, **self.overrides})
         agent = self.module.Agent(OBS_DIM, ACT_DIM, args).to(torch.device(device))
         critic_group = list(agent.qf.parameters()) + [agent.log_alpha]
         if hasattr(agent, "log_cql_multiplier"):  # offline_cql.py's optimizer holds it too
@@ -229,9 +230,9 @@ LOOPS_NOTE = (
     "Per iteration as above (the median over the blocks of all runs of a program; in brackets the middle half of "
     "the blocks), on the CPU, Pendulum-v1, learning_starts 256, the same torch thread count as above. The runs "
     "alternate (one of each program, then again), so a drift of the machine's speed touches all alike. "
-    "--no-critic-layer-norm: critics as CleanRL's (the default keeps LayerNorm, which keeps SAC from falling apart "
-    "on Pendulum, see the README). --compile: compiling happens in the first updates, before the first counted "
-    "block. CleanRL's own SAC beside ours: `python benchmarks/investigations/peer_sac_speed.py` "
+    "--no-critic-layer-norm: critics as CleanRL's (Pendulum-v1's TASK_SETTINGS keep LayerNorm, with which SAC "
+    "learns steadier there, see the README). --compile: compiling happens in the first updates, before the first "
+    "counted block. CleanRL's own SAC beside ours: `python benchmarks/investigations/peer_sac_speed.py` "
     "([peer_sac_speed.md](peer_sac_speed.md)).")
 
 

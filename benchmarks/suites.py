@@ -20,10 +20,11 @@ BENCH = ROOT / "benchmarks"
 RUNS, DATASETS = BENCH / "runs", BENCH / "datasets"
 EVAL_EPISODES = 10
 EVAL_EVERY = 250  # Pendulum's; a MuJoCo task's: MUJOCO_EVAL_EVERY
-# RLPD (Ball et al. 2023): several updates per env step, an ensemble of 10 LayerNorm critics (LayerNorm is
-# hybrid_sac.py's default) whose TD target takes the minimum over 2 drawn at random; the online part trains
-# from 100 online rows on (the offline part from iteration 0)
-RLPD_FLAGS = ("--utd-ratio", "4", "--num-critics", "10", "--num-min-critics", "2", "--learning-starts", "100")
+# RLPD (Ball et al. 2023): several updates per env step, an ensemble of 10 LayerNorm critics whose TD target
+# takes the minimum over 2 drawn at random; the online part trains from 100 online rows on (the offline part
+# from iteration 0)
+RLPD_FLAGS = ("--utd-ratio", "4", "--num-critics", "10", "--num-min-critics", "2", "--learning-starts", "100",
+              "--critic-layer-norm")
 # a peer's flag for our --num-iterations (benchmarks/peers.py): env steps for CleanRL's SAC, gradient steps for d3rlpy
 PEER_BUDGET_FLAG = {"cleanrl-sac": "--total-timesteps", "d3rlpy-bc": "--steps", "d3rlpy-cql": "--steps"}
 

@@ -247,10 +247,29 @@ def test_bad_flags_are_one_line_and_exit_2(tmp_path, flags, message):
 
 
 def test_online_sac_learns_pendulum(tmp_path):
-    """A broken SAC (wrong target, wrong sign, no entropy term, ...) stays near -1200 or below."""
-    _, run_dir = hybrid_sac.train(hybrid_sac.Args(run_dir=str(tmp_path / "run"), num_iterations=4000,
-                                                  eval_interval=4000, eval_episodes=5, seed=1))
+    """A broken SAC (wrong target, wrong sign, no entropy term, ...) stays near -1200 or below. Run as a user runs
+    it: the command line gives Pendulum-v1 its TASK_SETTINGS."""
+    _, run_dir = hybrid_sac.train(hybrid_sac.parse_args(["--run-dir", str(tmp_path / "run"), "--num-iterations", "4000",
+                                                         "--eval-interval", "4000", "--eval-episodes", "5"]))
     assert eval_lines(run_dir)[-1]["return_mean"] > -300
+
+
+@pytest.mark.parametrize("flags, layer_norm, alpha", [
+    ([], True, 0.2),  # Pendulum-v1's TASK_SETTINGS
+    (["--env-id", "Hopper-v5"], False, 1.0),  # any other task: CleanRL's SAC
+    (["--no-critic-layer-norm", "--alpha", "0.5"], False, 0.5),  # flags given win over the task's
+    (["--env-id", "Hopper-v5", "--critic-layer-norm"], True, 1.0),
+])
+def test_task_settings_are_the_defaults_of_the_task_named(flags, layer_norm, alpha):
+    args = hybrid_sac.parse_args(flags)
+    assert (args.critic_layer_norm, args.alpha) == (layer_norm, alpha)
+
+
+def test_the_first_line_says_which_critics_and_alpha_the_run_has(tmp_path):
+    result = run_script("--num-iterations", "5", "--eval-interval", "5", "--learning-starts", "2", "--run-dir",
+                        tmp_path / "r", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "; critic LayerNorm True, alpha 0.2; " in result.stdout.splitlines()[0]
 
 
 @pytest.mark.skipif(not any(map(shutil.which, ["g++", "c++", "clang++"])), reason="torch.compile needs a C++ compiler")
@@ -332,8 +351,7 @@ def test_kill_9_resumes_from_the_newest_complete_checkpoint(tmp_path):
     process.communicate()
     (ckpt_dir / "ckpt-1000.tmp").write_bytes(b"PK\x03\x04 torn")  # as if killed while writing
     newest = max(buffer.checkpoint_paths(run_dir))
-    hybrid_sac.train(small_args(tmp_path, num_iterations=newest + 10, checkpoint_interval=20,
-                                resume=str(run_dir)))
+    hybrid_sac.train(hybrid_sac.parse_args(["--resume", str(run_dir), "--num-iterations", str(newest + 10)]))
     assert (ckpt_dir / "ckpt-1000.tmp").exists()  # loading reads only; the torn file is no checkpoint
     assert [line["iteration"] for line in eval_lines(run_dir)] == list(range(20, newest + 11, 20)) + [newest + 10]
 
