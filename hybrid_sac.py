@@ -35,7 +35,7 @@ import buffer
 
 SCRIPT = os.path.basename(__file__)
 # Per-task settings (as CORL's per-task configs), the defaults where --env-id names the task (parse_args); other tasks
-# take CleanRL's SAC. On Pendulum-v1 LayerNorm and alpha 0.2 learn steadier (benchmarks/README.md, issue 38).
+# take CleanRL's SAC. On Pendulum-v1 LayerNorm and alpha 0.2 learn steadier (benchmarks/README.md).
 TASK_SETTINGS = {"Pendulum-v1": {"critic_layer_norm": True, "alpha": 0.2}}
 
 
@@ -148,7 +148,7 @@ class Actor(nn.Module):
 
     def forward(self, obs):
         h = self.trunk((obs - self.obs_mean) / self.obs_std)
-        log_std = -5.0 + 0.5 * (2.0 - -5.0) * (torch.tanh(self.fc_logstd(h)) + 1)  # in [-5, 2], as CleanRL's
+        log_std = -5.0 + 3.5 * (torch.tanh(self.fc_logstd(h)) + 1)  # tanh's [-1, 1] onto [-5, 2], as CleanRL's
         return self.fc_mean(h), log_std
 
     def sample(self, obs):

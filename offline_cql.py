@@ -186,7 +186,7 @@ class Actor(nn.Module):
 
     def forward(self, obs):
         h = self.trunk((obs - self.obs_mean) / self.obs_std)
-        log_std = -5.0 + 0.5 * (2.0 - -5.0) * (torch.tanh(self.fc_logstd(h)) + 1)  # in [-5, 2], as CleanRL's
+        log_std = -5.0 + 3.5 * (torch.tanh(self.fc_logstd(h)) + 1)  # tanh's [-1, 1] onto [-5, 2], as CleanRL's
         return self.fc_mean(h), log_std
 
     def sample(self, obs, n=1):
