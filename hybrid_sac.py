@@ -548,15 +548,16 @@ def train(args: Args):
 
 
 def parse_args(argv=None) -> Args:
-    """The command line; the defaults are the stopped run's flags with --resume, else the task's TASK_SETTINGS (flags
-    given now win)."""
+    """The command line; the defaults are the task's TASK_SETTINGS, under the stopped run's flags with --resume
+    (flags given now win)."""
     args = tyro.cli(Args, args=argv)
     found = buffer.checkpoint_paths(Path(args.resume)) if args.resume else {}
     saved = buffer.load_checkpoint(found[max(found)]) if found else None
-    if isinstance(saved, dict) and isinstance(saved.get("args"), dict):
-        known = {field.name for field in dataclasses.fields(Args)}
-        return tyro.cli(Args, args=argv, default=Args(**{k: v for k, v in saved["args"].items() if k in known}))
-    return tyro.cli(Args, args=argv, default=Args(**TASK_SETTINGS.get(args.env_id, {})))
+    saved = saved["args"] if isinstance(saved, dict) and isinstance(saved.get("args"), dict) else {}
+    known = {field.name for field in dataclasses.fields(Args)}
+    saved = {k: v for k, v in saved.items() if k in known and v is not None}  # an older run's None: the task's
+    defaults = {**TASK_SETTINGS.get(saved.get("env_id", args.env_id), {}), **saved}
+    return tyro.cli(Args, args=argv, default=Args(**defaults))
 
 
 def main(argv=None):

@@ -40,26 +40,14 @@ from torch.utils.tensorboard import SummaryWriter
 import buffer
 
 SCRIPT = os.path.basename(__file__)
-# Per-task settings (as CORL's per-task configs), the defaults where --env-id names the task (parse_args). None for
-# CQL: its SAC settings below (LayerNorm, alpha 0.2) are those all its results were measured with; the weight is below.
-TASK_SETTINGS = {}
-
-
-# The CQL weight a task gets without --cql-alpha: CORL's 10, its one value for every D4RL locomotion dataset, except
-# where a weak one measured better here (benchmarks/results/cql_alpha.md): 10 makes CQL copy the data's actions,
-# which is what narrow data (one policy's) needs and what data holding many random actions does not.
-CQL_ALPHA_BY_TASK = {
-    "Pendulum": 0.2,  # mixed buffer (half random), 10,000 updates: 0.2 scores 96.3 (3 seeds), 10 38.0 (1); BC 64.8
-    "HalfCheetah": 0.2,  # medium-replay, 20,000 updates: 0.2 scores 35.3 (3 seeds), 10 12.7 (1 seed)
+# Per-task settings (as CORL's per-task configs), the defaults where --env-id names the task (parse_args; the run's
+# first line prints them). The CQL weight is CORL's 10 except where a weak one measured better here
+# (benchmarks/results/cql_alpha.md): 10 makes CQL copy the data's actions, which is what narrow data (one policy's)
+# needs and what data holding many random actions does not.
+TASK_SETTINGS = {
+    "Pendulum-v1": {"cql_alpha": 0.2},  # mixed buffer (half random), 10,000 updates: 0.2 scores 96.3, 10 38.0
+    "HalfCheetah-v5": {"cql_alpha": 0.2},  # medium-replay, 20,000 updates: 0.2 scores 35.3, 10 12.7
 }
-
-
-def task_cql_alpha(env_id: str) -> tuple:
-    """The CQL weight of a task without --cql-alpha, and where it comes from."""
-    task = env_id.split("-v")[0]
-    if task in CQL_ALPHA_BY_TASK:
-        return CQL_ALPHA_BY_TASK[task], f"CQL_ALPHA_BY_TASK[{task!r}]"
-    return 10.0, f"CORL's: {task} is not in CQL_ALPHA_BY_TASK"
 
 
 @dataclasses.dataclass
@@ -98,10 +86,10 @@ class Args:
     CORL's CQL does (Pendulum's angular velocity spans [-8, 8], the rest [-1, 1]); see the benchmarks
     for what it changes"""
 
-    # conservative Q-learning (defaults: the CQL paper's and CORL's, except cql_alpha on some tasks)
-    cql_alpha: float | None = None
-    """weight of the CQL regularizer; None: the task's in CQL_ALPHA_BY_TASK, else CORL's 10 (the run's first line
-    says which). Narrow data (one policy's) needs a strong weight; data with many random actions a weak one"""
+    # conservative Q-learning (defaults: the CQL paper's and CORL's; cql_alpha 0.2 on some tasks, TASK_SETTINGS)
+    cql_alpha: float = 10.0
+    """weight of the CQL regularizer. Narrow data (one policy's) needs a strong weight; data with many random
+    actions a weak one"""
     cql_n_actions: int = 10
     """actions sampled per state from each proposal: uniform, the policy at s, the policy at s'"""
     cql_temperature: float = 1.0
@@ -258,9 +246,7 @@ class Agent(nn.Module):
         self.log_alpha = nn.Parameter(torch.tensor(math.log(args.alpha)), requires_grad=args.autotune)
         self.target_entropy = -float(act_dim)
         self.log_cql_multiplier = nn.Parameter(torch.zeros(()), requires_grad=args.cql_target_action_gap > 0)
-        given = args.cql_alpha is not None
-        self.cql_alpha, source = (args.cql_alpha, "--cql-alpha") if given else task_cql_alpha(args.env_id)
-        print(f"CQL weight {self.cql_alpha:g} ({source})", flush=True)
+        self.cql_alpha = args.cql_alpha
 
     def train_step(self, batch: buffer.Batch) -> dict:
         """SAC's forward pass on a batch: everything calc_loss needs."""
@@ -357,7 +343,7 @@ def check_args(args: Args):
                for name in ("alpha", "policy_lr", "q_lr", "cql_temperature")]
     checks += [("gamma", 0 <= args.gamma <= 1, "must be between 0 and 1"),
                ("tau", 0 < args.tau <= 1, "must be above 0 and at most 1"),
-               ("cql_alpha", args.cql_alpha is None or args.cql_alpha >= 0, "must be at least 0"),
+               ("cql_alpha", args.cql_alpha >= 0, "must be at least 0"),
                ("buffer_size", args.buffer_size >= 2 * args.num_envs, "must hold at least 2 rows per env"),
                ("num_min_critics", args.num_min_critics is None or 1 <= args.num_min_critics <= args.num_critics,
                 f"must be between 1 and --num-critics {args.num_critics}"),
@@ -558,7 +544,7 @@ def train(args: Args):
     with claim_run_dir(args) as run_dir, stop_signals() as stop_requests, SummaryWriter(str(run_dir)) as writer:
         print(f"run directory: {run_dir}; {device_note}, torch threads: {args.torch_threads or 'the free cores'}; "
               f"online training from {learning_starts:,} rows; critic LayerNorm {args.critic_layer_norm}, alpha "
-              f"{args.alpha}; normalized scores: {reference_source}", flush=True)
+              f"{args.alpha}, CQL weight {args.cql_alpha:g}; normalized scores: {reference_source}", flush=True)
         start_iteration, env_steps, evaluations = (load_checkpoint(run_dir, agent, optimizer, rb) if args.resume
                                                    else (0, 0, []))
         buffer_meta = buffer.make_meta(args.env_id, obs_space, act_space, f"replay buffer of {run_dir}",
@@ -626,15 +612,16 @@ def train(args: Args):
 
 
 def parse_args(argv=None) -> Args:
-    """The command line; the defaults are the stopped run's flags with --resume, else the task's TASK_SETTINGS (flags
-    given now win)."""
+    """The command line; the defaults are the task's TASK_SETTINGS, under the stopped run's flags with --resume
+    (flags given now win)."""
     args = tyro.cli(Args, args=argv)
     found = buffer.checkpoint_paths(Path(args.resume)) if args.resume else {}
     saved = buffer.load_checkpoint(found[max(found)]) if found else None
-    if isinstance(saved, dict) and isinstance(saved.get("args"), dict):
-        known = {field.name for field in dataclasses.fields(Args)}
-        return tyro.cli(Args, args=argv, default=Args(**{k: v for k, v in saved["args"].items() if k in known}))
-    return tyro.cli(Args, args=argv, default=Args(**TASK_SETTINGS.get(args.env_id, {})))
+    saved = saved["args"] if isinstance(saved, dict) and isinstance(saved.get("args"), dict) else {}
+    known = {field.name for field in dataclasses.fields(Args)}
+    saved = {k: v for k, v in saved.items() if k in known and v is not None}  # an older run's None: the task's
+    defaults = {**TASK_SETTINGS.get(saved.get("env_id", args.env_id), {}), **saved}
+    return tyro.cli(Args, args=argv, default=Args(**defaults))
 
 
 def main(argv=None):

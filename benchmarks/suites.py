@@ -220,8 +220,8 @@ def mujoco(args, b: dict, refs: dict, source: str) -> Suite:
         return Experiment(f"mujoco/{env_id}/{group}", name, PEERS_SCRIPT, flags, dataset and data[dataset],
                           iterations, eval_every=MUJOCO_EVAL_EVERY)
     # the cql_weight group and the offline-to-online group's second row: the other of the two weights compared, 0.2
-    # where the task's default weight (offline_cql.CQL_ALPHA_BY_TASK) is CORL's 10, 10 where it is 0.2
-    cql, other = b["cql"], "0.2" if offline_cql.task_cql_alpha(env_id)[0] == 10 else "10"
+    # where the task's default weight (offline_cql.TASK_SETTINGS) is CORL's 10, 10 where it is 0.2
+    cql, other = b["cql"], "0.2" if offline_cql.parse_args(["--env-id", env_id]).cql_alpha == 10 else "10"
     other_flags, alpha = ("--cql-alpha", other), f"alpha{other}"
     groups = {
         "online_hybrid": [e("online_hybrid", f"sac{'-' + d if d else ''}", "hybrid_sac.py", (), d, b["sac"])
@@ -273,7 +273,7 @@ MUJOCO_GROUPS = {
                          "part (dotted line: online training starts); a row named -alpha<w> uses the other CQL "
                          "weight, as in cql_weight.",
     "cql_weight": "Pure offline CQL as in offline, with the other of the two CQL weights compared here: 0.2 where the "
-                  "task's default (offline_cql.py's CQL_ALPHA_BY_TASK) is CORL's 10, 10 where it is 0.2. Does the "
+                  "task's default (offline_cql.py's TASK_SETTINGS) is CORL's 10, 10 where it is 0.2. Does the "
                   "weight that the task's default does not use do better? The row named -long trains medium-replay "
                   "with the default weight for --cql-long-iterations: does a larger budget close the rest of the gap?",
 }
@@ -309,7 +309,7 @@ _CORL = ("CORL (corl-team/CORL README, D4RL -v2, 1M gradient steps, 4 seeds, nor
          "evaluation, mean ± std over seeds)")
 _D3RLPY = "d3rlpy (takuseno/d3rlpy-benchmarks d4rl_table.csv, D4RL -v0, 500k gradient steps, 10 seeds, final)"
 _CQL_SETTINGS = ("Besides the steps, our CQL's defaults differ from CORL's cql.py (its TrainConfig): CQL weight "
-                 "CORL's 10 but on HalfCheetah 0.2 (offline_cql.py's CQL_ALPHA_BY_TASK; d3rlpy's D4RL script: 5; "
+                 "CORL's 10 but on HalfCheetah 0.2 (offline_cql.py's TASK_SETTINGS; d3rlpy's D4RL script: 5; "
                  "the cql_weight group tries the other), critic learning rate 1e-3 "
                  "(CORL 3e-4), actor 3e-4 (3e-5), critics of 2 hidden layers with LayerNorm (CORL 3, no LayerNorm).")
 _RLPD = ("RLPD (Ball et al. 2023, ikostrikov/rlpd): 10 LayerNorm critics, minimum over 2, utd 20, half of every "

@@ -94,11 +94,11 @@ def test_bc_learns_from_the_expert_buffer(tmp_path, bc_loss, iterations):
 def test_cql_learns_from_the_mixed_buffer(tmp_path):
     """Half of the mixed buffer is random actions: BC on it scores about 30 to 45 (-900 or lower), an
     untrained policy about -1,400. CQL reached -177, -204 and -204 (seeds 1 to 3) in these settings.
-    With the buffer covering the actions, the weak default regularizer barely matters here (a reversed
+    With the buffer covering the actions, Pendulum's weak regularizer (0.2) barely matters here (a reversed
     one also reached -180): this checks that the whole update learns; the next test checks the term."""
     _, _, run_dir = run(offline_cql, tmp_path, offline_buffer_dir=[str(ROOT / "data" / "pendulum_mixed")],
-                        hidden_dim=64, batch_size=128, cql_n_actions=2, num_iterations=4000, eval_interval=4000,
-                        eval_episodes=5)
+                        hidden_dim=64, batch_size=128, cql_n_actions=2, cql_alpha=0.2, num_iterations=4000,
+                        eval_interval=4000, eval_episodes=5)
     assert last_eval(run_dir)["return_mean"] > -400
 
 
@@ -222,12 +222,28 @@ def test_stopped_by_ctrl_c_and_resumed_equals_the_uninterrupted_run(module, tmp_
         assert torch.equal(a, b), name
 
 
-def test_cql_weight_is_the_tasks_unless_given_and_the_run_says_which(capsys):
-    for env_id, weight, source in [("Pendulum-v1", 0.2, "CQL_ALPHA_BY_TASK['Pendulum']"),
-                                   ("HalfCheetah-v5", 0.2, "CQL_ALPHA_BY_TASK['HalfCheetah']"),
-                                   ("Hopper-v5", 10.0, "CORL's: Hopper is not in CQL_ALPHA_BY_TASK"),
-                                   ("Hopper-v5 0.5", 0.5, "--cql-alpha")]:
-        env_id, *given = env_id.split()
-        agent = offline_cql.Agent(3, 1, offline_cql.Args(env_id=env_id, cql_alpha=float(given[0]) if given else None))
-        assert agent.cql_alpha == weight
-        assert capsys.readouterr().out == f"CQL weight {weight:g} ({source})\n"
+@pytest.mark.parametrize("flags, weight", [
+    ([], 0.2),  # Pendulum-v1's TASK_SETTINGS
+    (["--env-id", "HalfCheetah-v5"], 0.2),
+    (["--env-id", "Hopper-v5"], 10.0),  # a task not listed: CORL's 10
+    (["--env-id", "Hopper-v5", "--cql-alpha", "0.5"], 0.5),  # flags given win
+    (["--cql-alpha", "3"], 3.0),
+])
+def test_cql_weight_is_the_tasks_unless_given(flags, weight):
+    assert offline_cql.parse_args(flags).cql_alpha == weight
+
+
+def test_the_first_line_says_the_cql_weight_and_an_older_run_resumes_with_the_tasks(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    flags = ["--offline-buffer-dir", str(EXPERT), "--hidden-dim", "16", "--batch-size", "16", "--cql-n-actions", "2",
+             "--eval-interval", "10", "--eval-episodes", "1", "--torch-threads", "1"]
+    offline_cql.train(offline_cql.parse_args(flags + ["--run-dir", str(run_dir), "--num-iterations", "10"]))
+    assert "; critic LayerNorm True, alpha 0.2, CQL weight 0.2; " in capsys.readouterr().out.splitlines()[0]
+    # runs made before TASK_SETTINGS held the CQL weight saved None, "the task's": resumed, they get the task's
+    path = max(buffer.checkpoint_paths(run_dir).items())[1]
+    checkpoint = buffer.load_checkpoint(path)
+    checkpoint["args"]["cql_alpha"] = None
+    torch.save(checkpoint, tmp_path / "ckpt")  # not onto the file it was read from: its tensors are mapped from it
+    os.replace(tmp_path / "ckpt", path)
+    args = offline_cql.parse_args(["--resume", str(run_dir), "--num-iterations", "20"])
+    assert (args.cql_alpha, args.hidden_dim, args.num_iterations) == (0.2, 16, 20)

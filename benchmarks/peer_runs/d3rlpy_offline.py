@@ -95,7 +95,7 @@ def make_config(args, offline):
         mean, std = offline.observation_mean_std()
         return StandardObservationScaler(mean=mean.numpy(), std=std.numpy())
 
-    bc, cql = offline_bc.Args(), offline_cql.Args()
+    bc, cql = offline_bc.Args(), offline_cql.parse_args(["--env-id", args.env_id])  # cql: with the task's settings
     actor = VectorEncoderFactory([cql.hidden_dim] * 2)
     if args.algo == "bc":
         kwargs = dict(batch_size=bc.batch_size, encoder_factory=actor)
@@ -109,7 +109,7 @@ def make_config(args, offline):
             kwargs.update(
                 actor_learning_rate=cql.policy_lr, critic_learning_rate=cql.q_lr, temp_learning_rate=cql.q_lr,
                 initial_temperature=cql.alpha, alpha_learning_rate=0.0,
-                conservative_weight=offline_cql.task_cql_alpha(args.env_id)[0],  # ours for this task
+                conservative_weight=cql.cql_alpha,
                 soft_q_backup=True, n_action_samples=cql.cql_n_actions, gamma=cql.gamma, tau=cql.tau,
                 critic_encoder_factory=VectorEncoderFactory([cql.hidden_dim] * 2, use_layer_norm=True),
                 observation_scaler=scaler())
