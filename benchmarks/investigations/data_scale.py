@@ -172,7 +172,7 @@ def child_update(args) -> dict:
     """hybrid_sac.py's SAC update as benchmarks/speed.py's Update.make builds it, at HalfCheetah's shapes."""
     import hybrid_sac
 
-    sac_args = hybrid_sac.Args()
+    sac_args = hybrid_sac.Args(critic_layer_norm=True)  # the default when data_scale.md was measured
     agent = hybrid_sac.Agent(OBS_DIM, ACT_DIM, sac_args)
     optimizer = torch.optim.Adam([{"params": agent.actor.parameters(), "lr": sac_args.policy_lr},
                                   {"params": list(agent.qf.parameters()) + [agent.log_alpha], "lr": sac_args.q_lr}],
