@@ -490,9 +490,9 @@ def load_checkpoint(run_dir: Path, agent: Agent, optimizer, rb):
     if buffer_file.exists():  # else (--no-save-buffer) the online part starts again from an empty buffer
         rb.load_state_dict(buffer.load_checkpoint(buffer_file), buffer_file)
         rb.end_episodes()  # the envs restart: no transition may join the old and the new episode
-    print(f"resumed from {ckpt_file} (iteration {iteration:,}, {ckpt['env_steps']:,} env steps; replay buffer: "
-          f"{rb.pos * rb.num_envs:,} of its {ckpt.get('replay_buffer_rows', 0):,} rows; the envs start new episodes)",
-          flush=True)
+    online = (f"; replay buffer: {rb.pos * rb.num_envs:,} of its {ckpt.get('replay_buffer_rows', 0):,} rows; the envs "
+              "start new episodes") if ckpt["env_steps"] else ""  # nothing to say of a pure offline run
+    print(f"resumed from {ckpt_file} (iteration {iteration:,}, {ckpt['env_steps']:,} env steps{online})", flush=True)
     eval_log = run_dir / "eval.jsonl"
     evaluations = [json.loads(line) for line in eval_log.read_text().splitlines()] if eval_log.exists() else []
     return iteration, ckpt["env_steps"], [e for e in evaluations if e["iteration"] <= iteration]

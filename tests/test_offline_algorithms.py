@@ -217,6 +217,7 @@ def test_stopped_by_ctrl_c_and_resumed_equals_the_uninterrupted_run(module, tmp_
            f"{module.SCRIPT} --resume {tmp_path / 'stopped' / 'run'}" in capsys.readouterr().err
     monkeypatch.setattr(module, "evaluate", evaluate)
     _, resumed, _ = run(module, tmp_path / "stopped", resume=str(tmp_path / "stopped" / "run"), **flags)
+    assert "(iteration 10, 0 env steps)\n" in capsys.readouterr().out  # no replay buffer to speak of
     assert last_eval(tmp_path / "whole" / "run") == last_eval(tmp_path / "stopped" / "run")
     for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), name
