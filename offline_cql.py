@@ -246,7 +246,6 @@ class Agent(nn.Module):
         self.log_alpha = nn.Parameter(torch.tensor(math.log(args.alpha)), requires_grad=args.autotune)
         self.target_entropy = -float(act_dim)
         self.log_cql_multiplier = nn.Parameter(torch.zeros(()), requires_grad=args.cql_target_action_gap > 0)
-        self.cql_alpha = args.cql_alpha
 
     def train_step(self, batch: buffer.Batch) -> dict:
         """SAC's forward pass on a batch: everything calc_loss needs."""
@@ -299,12 +298,12 @@ class Agent(nn.Module):
         if self.args.cql_target_action_gap > 0:
             multiplier = self.log_cql_multiplier.exp().clamp(max=1e6)
             excess = gap - self.args.cql_target_action_gap
-            cql_loss = (multiplier.detach() * self.cql_alpha * excess).sum()
+            cql_loss = (multiplier.detach() * self.args.cql_alpha * excess).sum()
             # the multiplier rises while the gap exceeds its target and falls below it
-            multiplier_loss = -(multiplier * self.cql_alpha * excess.detach()).sum()
+            multiplier_loss = -(multiplier * self.args.cql_alpha * excess.detach()).sum()
         else:
             multiplier = self.log_cql_multiplier.detach().exp()
-            cql_loss = self.cql_alpha * gap.sum()
+            cql_loss = self.args.cql_alpha * gap.sum()
             multiplier_loss = 0.0
         logs.update(cql_loss=cql_loss.detach(), cql_gap=gap.mean().detach(), cql_multiplier=multiplier.detach())
         return loss + cql_loss + multiplier_loss, logs
