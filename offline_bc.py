@@ -588,8 +588,7 @@ def parse_args(argv=None) -> Args:
     found = buffer.checkpoint_paths(Path(args.resume)) if args.resume else {}
     saved = buffer.load_checkpoint(found[max(found)]) if found else None
     saved = saved["args"] if isinstance(saved, dict) and isinstance(saved.get("args"), dict) else {}
-    known = {field.name for field in dataclasses.fields(Args)}
-    saved = {k: v for k, v in saved.items() if k in known and v is not None}  # an older run's None: the task's
+    saved = {k: v for k, v in saved.items() if k in Args.__dataclass_fields__ and v is not None}  # None: the task's
     defaults = {**TASK_SETTINGS.get(saved.get("env_id", args.env_id), {}), **saved}
     return tyro.cli(Args, args=argv, default=Args(**defaults))
 
