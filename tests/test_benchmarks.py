@@ -529,3 +529,23 @@ def test_sac_update_order_steps_the_critics_every_update_and_the_actor_twice_eve
     assert moved(first, snapshot()) == (True, True, True)
     for before, target, critic in zip(targets, agent.qf_target.parameters(), agent.qf.parameters()):
         assert torch.allclose(target, before.lerp(critic, agent.args.tau)) and not torch.equal(target, before)
+
+
+def test_start_states_reruns_a_checkpoint_and_matches_the_runs_own_evaluation(tmp_path):
+    """investigations/start_states.py: from the run's own evaluation seeds (seed + 1,000,000) the newest checkpoint's
+    returns are the run's last evaluation; a checkpoint that is not there is one error line and exit 2."""
+    import hybrid_sac
+    run_dir = tmp_path / "run"
+    hybrid_sac.train(hybrid_sac.Args(run_dir=str(run_dir), num_iterations=30, eval_interval=30, eval_episodes=2,
+                                     learning_starts=10, hidden_dim=16, batch_size=16, torch_threads=1))
+    script = ROOT / "benchmarks" / "investigations" / "start_states.py"
+    result = subprocess.run([sys.executable, str(script), str(run_dir), "--episodes", "2", "--seed", "1000001"],
+                            capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr
+    last = json.loads((run_dir / "eval.jsonl").read_text().splitlines()[-1])
+    mean = float(re.search(r"iteration 30: mean (-?[\d.]+); returns", result.stdout)[1])
+    assert mean == round(last["return_mean"], 1)
+    result = subprocess.run([sys.executable, str(script), str(run_dir), "20"], capture_output=True, text=True,
+                            cwd=ROOT, timeout=120)
+    assert result.returncode == 2 and result.stderr.strip() == f"error: {run_dir}: no checkpoint at iteration 20 " \
+                                                               "(there are: [30])"
