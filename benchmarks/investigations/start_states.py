@@ -29,17 +29,8 @@ def returns_from(run_dir: Path, iteration: int, episodes: int, seed: int) -> lis
     obs_dim, act_dim = int(np.prod(env.observation_space.shape)), int(np.prod(env.action_space.shape))
     actor = hybrid_sac.Actor(obs_dim, act_dim, args.hidden_dim)
     actor.load_state_dict({k[len("actor."):]: v for k, v in checkpoint["agent"].items() if k.startswith("actor.")})
-    returns = []
-    for episode in range(episodes):
-        obs, _ = env.reset(seed=seed + episode)
-        total, done = 0.0, False
-        while not done:
-            with torch.no_grad():
-                action = actor.act(torch.as_tensor(obs, dtype=torch.float32).reshape(1, -1))[0].numpy()
-            obs, reward, terminated, truncated, _ = env.step(action)
-            total, done = total + float(reward), terminated or truncated
-        returns.append(total)
-    return returns
+    # the run's own evaluate, one episode at a time, so that each episode's return is seen
+    return [hybrid_sac.evaluate(actor, env, 1, seed + episode)[0] for episode in range(episodes)]
 
 
 def main():
