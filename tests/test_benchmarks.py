@@ -549,3 +549,23 @@ def test_start_states_reruns_a_checkpoint_and_matches_the_runs_own_evaluation(tm
                             cwd=ROOT, timeout=120)
     assert result.returncode == 2 and result.stderr.strip() == f"error: {run_dir}: no checkpoint at iteration 20 " \
                                                                "(there are: [30])"
+
+
+def test_cql_layer_norm_order_puts_relu_before_layer_norm_and_changes_nothing_else():
+    """investigations/cql_layer_norm_order.py: its critics' hidden layers are ReLU then LayerNorm (d3rlpy's order);
+    without LayerNorm they are offline_cql's own."""
+    import cql_layer_norm_order
+
+    torch.manual_seed(0)
+    obs, action = torch.randn(5, 3), torch.rand(5, 2) * 2 - 1
+    for layer_norm in (True, False):
+        critics = offline_cql.Critics(3, 2, 8, 2, layer_norm)
+        got = cql_layer_norm_order.forward_relu_then_layer_norm(critics, obs, action)
+        x = torch.cat([obs, action], -1).expand(2, -1, -1)
+        for i, (w, b) in enumerate(zip(critics.weights, critics.biases)):
+            x = torch.baddbmm(b, x, w)
+            if i < 2:
+                x = torch.relu(x)
+                x = torch.nn.functional.layer_norm(x, x.shape[-1:]) if layer_norm else x
+        assert torch.allclose(got, x.squeeze(-1), atol=1e-6)
+        assert torch.equal(got, critics(obs, action)) != layer_norm  # the order matters only with LayerNorm
