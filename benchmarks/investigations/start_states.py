@@ -24,10 +24,10 @@ import hybrid_sac  # noqa: E402  (the three scripts share the Actor's layout)
 
 def returns_from(run_dir: Path, iteration: int, episodes: int, seed: int) -> list:
     checkpoint = buffer.load_checkpoint(buffer.checkpoint_paths(run_dir)[iteration])
-    args = hybrid_sac.Args(**{k: v for k, v in checkpoint["args"].items() if k in hybrid_sac.Args.__dataclass_fields__})
-    env = hybrid_sac.make_env(args.env_id)()  # actions in [-1, 1], as the run's
+    saved = checkpoint["args"]
+    env = hybrid_sac.make_env(saved["env_id"])()  # actions in [-1, 1], as the run's
     obs_dim, act_dim = int(np.prod(env.observation_space.shape)), int(np.prod(env.action_space.shape))
-    actor = hybrid_sac.Actor(obs_dim, act_dim, args.hidden_dim)
+    actor = hybrid_sac.Actor(obs_dim, act_dim, saved["hidden_dim"])
     actor.load_state_dict({k[len("actor."):]: v for k, v in checkpoint["agent"].items() if k.startswith("actor.")})
     # the run's own evaluate, one episode at a time, so that each episode's return is seen
     return [hybrid_sac.evaluate(actor, env, 1, seed + episode)[0] for episode in range(episodes)]
